@@ -1,0 +1,162 @@
+"""Features: the model-ready table, its train/validation/test split, and the fitted preprocessing."""
+
+from typing import Literal
+
+import dagster as dg
+
+from churn_assets.defs.resources import ChurnPlatform
+
+GROUP = "features"
+SPLIT_NAMES = ("train_set", "validation_set", "test_set")
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="1")
+def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output:
+    """Validated rows as model-ready features: contract fields plus engineered features.
+
+    Engineered features (declared in `churn_assets/lib/features.py`, next to the contract)
+    are built only when the contract has their inputs. The target becomes `_target`
+    (1 = the contract's positive label).
+    """
+    from churn_assets.lib.features import TARGET_COL, available_features, build_feature_table
+    from churn_assets.lib.hashing import frame_hash
+    from churn_assets.metadata import markdown, table_metadata
+
+    contract = platform.contract()
+    table = build_feature_table(validated_customers, contract)
+    engineered = available_features(contract)
+    import pandas as pd
+
+    described = pd.DataFrame(
+        [{"feature": f.name, "kind": f.kind, "description": f.description} for f in engineered]
+    )
+    return dg.Output(
+        table,
+        data_version=dg.DataVersion(frame_hash(table)),
+        metadata={
+            **table_metadata(table, contract),
+            "positive_rate": float(table[TARGET_COL].mean()),
+            "contract_features": dg.MetadataValue.json(contract.feature_columns),
+            "engineered_features": markdown(described) if len(described) else "none",
+        },
+    )
+
+
+class SplitConfig(dg.Config):
+    """How to split the feature table."""
+
+    strategy: Literal["stratified", "time"] = "stratified"
+    validation_size: float = 0.2
+    test_size: float = 0.2
+    seed: int = 42
+
+
+@dg.multi_asset(
+    group_name=GROUP,
+    outs={
+        name: dg.AssetOut(kinds={"pandas", "parquet"}, code_version="1", description=text)
+        for name, text in zip(
+            SPLIT_NAMES,
+            (
+                "Rows the model learns from (and the preprocessing is fitted on).",
+                "Rows for model selection, calibration and the decision threshold.",
+                "Held-out rows for the final, unbiased evaluation.",
+            ),
+            strict=True,
+        )
+    },
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_customer_in_two_splits",
+            asset="test_set",
+            blocking=True,
+            description="No customer id appears in more than one split (no leakage).",
+        )
+    ],
+)
+def split_customers(
+    context: dg.AssetExecutionContext,
+    config: SplitConfig,
+    platform: ChurnPlatform,
+    customer_features,
+):
+    """Split features into train / validation / test (stratified with a fixed seed, or by time)."""
+    from churn_assets.lib.features import TARGET_COL, split_frame
+    from churn_assets.lib.hashing import frame_hash
+    from churn_assets.metadata import table_metadata
+
+    contract = platform.contract()
+    try:
+        parts = split_frame(
+            customer_features,
+            contract,
+            strategy=config.strategy,
+            validation_size=config.validation_size,
+            test_size=config.test_size,
+            seed=config.seed,
+        )
+    except ValueError as exc:
+        raise dg.Failure(description=f"cannot split the feature table: {exc}") from exc
+    for name, frame in parts.items():
+        context.log.info(
+            f"{name}: {len(frame):,} rows, positive rate {frame[TARGET_COL].mean():.3f}"
+        )
+        yield dg.Output(
+            frame,
+            output_name=f"{name}_set",
+            data_version=dg.DataVersion(frame_hash(frame)),
+            metadata={
+                **table_metadata(frame),
+                "positive_rate": float(frame[TARGET_COL].mean()),
+                "strategy": config.strategy,
+                "seed": config.seed,
+            },
+        )
+    ids = {name: set(frame[contract.id_column]) for name, frame in parts.items()}
+    shared = (ids["train"] & ids["test"]) | (ids["train"] & ids["validation"])
+    shared |= ids["validation"] & ids["test"]
+    # A time split legitimately follows the same customers from month to month.
+    allowed = config.strategy == "time"
+    yield dg.AssetCheckResult(
+        check_name="no_customer_in_two_splits",
+        asset_key="test_set",
+        passed=allowed or not shared,
+        metadata={
+            "value": len(shared),
+            "threshold": 0,
+            "strategy": config.strategy,
+            "examples": dg.MetadataValue.json(sorted(map(str, shared))[:10]),
+        },
+        description=(
+            "time split: customers recur across periods by design"
+            if allowed
+            else f"{len(shared)} customer(s) in more than one split"
+        ),
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    io_manager_key="artifact_io_manager",
+    kinds={"sklearn"},
+    code_version="1",
+)
+def feature_preprocessor(platform: ChurnPlatform, train_set) -> dg.Output:
+    """The preprocessing pipeline fitted on training rows only (engineered features, imputation,
+    scaling, one-hot encoding). It travels with every model into serving, so the service
+    takes the contract's raw fields."""
+    from churn_assets.lib.features import build_preprocessor, model_input_columns
+
+    contract = platform.contract()
+    columns = model_input_columns(contract)
+    pipeline = build_preprocessor(contract).fit(train_set[columns])
+    names = [str(n) for n in pipeline.get_feature_names_out()]
+    return dg.Output(
+        pipeline,
+        metadata={
+            "input_columns": dg.MetadataValue.json(columns),
+            "output_features": len(names),
+            "output_feature_names": dg.MetadataValue.json(names),
+            "fitted_on_rows": len(train_set),
+        },
+    )

@@ -1,0 +1,179 @@
+"""Ingestion: the data source, the raw table, and its split into validated and quarantined rows."""
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from churn_assets.defs.resources import ChurnPlatform
+
+GROUP = "ingestion"
+
+
+@dg.observable_source_asset(
+    group_name=GROUP,
+    description=(
+        "The customer data source named by CHURN_DATA_URI (simulator, local file or folder, "
+        "or S3 prefix). Observing it records a version of the files there (names, sizes, "
+        "modification times or ETags), so new data marks raw_customers stale."
+    ),
+)
+def customer_source(platform: ChurnPlatform, s3: S3Resource) -> dg.ObserveResult:
+    from churn_assets.lib.sources import source_version
+
+    uri = platform.parsed_uri()
+    version, n_files = source_version(uri, s3.get_client)
+    return dg.ObserveResult(
+        data_version=dg.DataVersion(version),
+        metadata={"uri": platform.data_uri, "scheme": uri.scheme, "files": n_files},
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[customer_source],
+    kinds={"pandas", "parquet"},
+    code_version="1",
+)
+def raw_customers(
+    context: dg.AssetExecutionContext, platform: ChurnPlatform, s3: S3Resource
+) -> dg.Output:
+    """Every row of the source as received, plus lineage (`_source` file, `_line`, `_parse_error`).
+
+    CSV is read as text so no value is lost before validation; a line that cannot be parsed
+    (wrong field count, bytes that are not UTF-8) becomes a row with `_parse_error` set. The
+    data version is a content hash, so re-reading unchanged data leaves downstream up to date.
+    """
+    from churn_assets.lib.hashing import frame_hash
+    from churn_assets.lib.sources import PARSE_ERROR_COL, SourceError, load_raw
+    from churn_assets.metadata import table_metadata
+
+    contract = platform.contract()
+    uri = platform.parsed_uri()
+    context.log.info(f"Reading {platform.data_uri} with contract {contract.name!r}")
+    try:
+        loaded = load_raw(uri, contract.event_time, s3.get_client)
+    except SourceError as exc:
+        raise dg.Failure(description=str(exc), metadata={"uri": platform.data_uri}) from exc
+    frame = loaded.frame
+    parse_errors = int(frame[PARSE_ERROR_COL].notna().sum())
+    if parse_errors:
+        context.log.warning(f"{parse_errors} line(s) could not be parsed; they will be quarantined")
+    context.log.info(f"Read {len(frame):,} rows from {len(loaded.files) or 1} file(s)")
+    return dg.Output(
+        frame,
+        data_version=dg.DataVersion(frame_hash(frame)),
+        metadata={
+            **table_metadata(frame),
+            "source": loaded.description,
+            "files": dg.MetadataValue.json(loaded.files),
+            "unparseable_lines": parse_errors,
+            "contract": contract.path,
+        },
+    )
+
+
+@dg.multi_asset(
+    group_name=GROUP,
+    outs={
+        "validated_customers": dg.AssetOut(
+            kinds={"pandas", "parquet"},
+            code_version="1",
+            description=(
+                "Rows that satisfy the data contract, coerced to its dtypes, with its null "
+                "policies applied (contract columns only)."
+            ),
+        ),
+        "quarantined_customers": dg.AssetOut(
+            kinds={"pandas", "parquet"},
+            code_version="1",
+            description=(
+                "Rows that broke the contract, as received, with their source file, line "
+                "and every reason found (`_reasons`). Nothing is dropped silently."
+            ),
+        ),
+    },
+    check_specs=[
+        dg.AssetCheckSpec(
+            "rejected_share_within_limit",
+            asset="validated_customers",
+            blocking=True,
+            description="The share of quarantined rows is at most the contract's limit.",
+        )
+    ],
+)
+def validate_customers(
+    context: dg.AssetExecutionContext, platform: ChurnPlatform, raw_customers
+):
+    """Validate raw rows against the contract with Pandera; split valid from quarantined."""
+    from churn_assets.lib.hashing import frame_hash
+    from churn_assets.lib.validation import (
+        ContractViolationError,
+        MissingColumnsError,
+        validate_frame,
+    )
+    from churn_assets.metadata import markdown, preview, table_metadata
+
+    contract = platform.contract()
+    try:
+        result = validate_frame(raw_customers, contract, source=platform.data_uri)
+    except MissingColumnsError as exc:
+        raise dg.Failure(
+            description=str(exc), metadata={"missing_columns": dg.MetadataValue.json(exc.missing)}
+        ) from exc
+    except ContractViolationError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+
+    share = result.rejected_share
+    limit = contract.max_rejected_share
+    reasons = result.reason_counts()
+    context.log.info(
+        f"{len(result.valid):,} valid, {len(result.quarantined):,} quarantined "
+        f"({share:.2%}; limit {limit:.0%})"
+    )
+    if result.ignored_columns:
+        context.log.warning(f"Columns not in the contract were ignored: {result.ignored_columns}")
+    counts = {
+        "rows_received": result.n_rows,
+        "rows_valid": len(result.valid),
+        "rows_quarantined": len(result.quarantined),
+        "rejected_share": float(share),
+    }
+    yield dg.Output(
+        result.valid,
+        output_name="validated_customers",
+        data_version=dg.DataVersion(frame_hash(result.valid)),
+        metadata={
+            **table_metadata(result.valid, contract),
+            **counts,
+            "ignored_columns": dg.MetadataValue.json(result.ignored_columns),
+            "contract": dg.MetadataValue.md(contract.describe().to_markdown(index=False)),
+        },
+    )
+    yield dg.Output(
+        result.quarantined,
+        output_name="quarantined_customers",
+        data_version=dg.DataVersion(frame_hash(result.quarantined)),
+        metadata={
+            **table_metadata(result.quarantined),
+            **counts,
+            "reasons": markdown(reasons) if len(reasons) else dg.MetadataValue.md("none"),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="rejected_share_within_limit",
+        asset_key="validated_customers",
+        passed=bool(share <= limit),
+        metadata={
+            "value": float(share),
+            "threshold": float(limit),
+            "rows_quarantined": len(result.quarantined),
+            "rows_received": result.n_rows,
+            "top_reasons": markdown(reasons.head(10)) if len(reasons) else "none",
+            "examples": preview(result.quarantined, 5) if len(result.quarantined) else "none",
+        },
+        description=(
+            f"{share:.2%} of rows quarantined (limit {limit:.0%})"
+            if share <= limit
+            else f"{share:.2%} of rows quarantined, above the {limit:.0%} limit: "
+            "downstream assets will not run. See quarantined_customers for the reasons."
+        ),
+    )

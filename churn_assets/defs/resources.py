@@ -1,0 +1,159 @@
+"""Resources shared by every domain: the platform settings, the data store, and IO managers.
+
+Defaults come from the environment (``CHURN_HOME``, ``CHURN_DATA_URI``, ``CHURN_CONTRACT``,
+``CHURN_STORAGE_URI``); a variable that is set is wired through ``dg.EnvVar`` so the UI shows
+where a value came from. Heavy libraries are imported inside methods so that loading the
+definitions stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
+from upath import UPath
+
+from churn_assets.lib import settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from churn_assets.lib.contract import DataContract
+    from churn_assets.lib.sources import DataURI
+
+
+class ChurnPlatform(dg.ConfigurableResource):
+    """Platform settings: where state lives, where data comes from, which contract applies."""
+
+    home: str = settings.DEFAULT_HOME
+    data_uri: str = "sim://default"
+    contract_path: str = ""
+
+    _contract: Any = PrivateAttr(default=None)
+
+    @property
+    def home_path(self):
+        """The absolute ``CHURN_HOME``."""
+        return settings.churn_home(self.home)
+
+    def contract(self) -> DataContract:
+        """The data contract (built-in Telco one unless ``contract_path`` is set)."""
+        from churn_assets.lib.contract import BUILTIN_CONTRACT, DataContract
+
+        if self._contract is None:
+            self._contract = DataContract.load(self.contract_path or BUILTIN_CONTRACT)
+        return self._contract
+
+    def parsed_uri(self) -> DataURI:
+        """The data source URI, parsed."""
+        from churn_assets.lib.sources import parse_data_uri
+
+        return parse_data_uri(self.data_uri)
+
+    def reports_dir(self):
+        """The folder HTML reports are written to."""
+        return settings.reports_dir(self.home)
+
+
+class _UPathIOManagerFactory(dg.ConfigurableIOManagerFactory):
+    """Shared config of the IO managers: a local folder or an ``s3://`` URI.
+
+    S3 goes through ``s3fs`` (via ``universal-pathlib``), which reads the standard AWS
+    variables, ``AWS_ENDPOINT_URL`` included, so any S3-compatible store works.
+    """
+
+    base_uri: str
+
+    @cached_property
+    def _base_path(self) -> UPath:
+        return UPath(self.base_uri)
+
+
+class _ParquetIOManager(dg.UPathIOManager):
+    extension = ".parquet"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        import pandas as pd
+
+        if not isinstance(obj, pd.DataFrame):
+            raise dg.Failure(
+                f"{context.asset_key.to_user_string()}: the table IO manager stores pandas "
+                f"DataFrames, got {type(obj).__name__}; use io_manager_key='artifact_io_manager'"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write to a temporary name and rename, so a crash never leaves a truncated table
+        # where a reader expects a complete one.
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as f:
+            obj.to_parquet(f, index=False)
+        tmp.rename(path)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+        import pandas as pd
+
+        with path.open("rb") as f:
+            return pd.read_parquet(f)
+
+
+class _JoblibIOManager(dg.UPathIOManager):
+    extension = ".joblib"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        import joblib
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as f:
+            joblib.dump(obj, f)
+        tmp.rename(path)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        import joblib
+
+        with path.open("rb") as f:
+            return joblib.load(f)
+
+
+class TableIOManager(_UPathIOManagerFactory):
+    """Stores DataFrame assets as Parquet under ``base_uri`` (local or S3)."""
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> dg.UPathIOManager:
+        return _ParquetIOManager(base_path=self._base_path)
+
+
+class ArtifactIOManager(_UPathIOManagerFactory):
+    """Stores Python objects (fitted pipelines) with joblib under ``base_uri``."""
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> dg.UPathIOManager:
+        return _JoblibIOManager(base_path=self._base_path)
+
+
+def _env_or(name: str, default: str) -> str | dg.EnvVar:
+    """``dg.EnvVar(name)`` when the variable is set (the UI then shows its origin), else default."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def platform_resources() -> dict[str, Any]:
+    """The resources every domain uses, configured from the environment."""
+    storage = settings.storage_uri()
+    return {
+        "platform": ChurnPlatform(
+            home=_env_or(settings.HOME_ENV_VAR, settings.DEFAULT_HOME),
+            data_uri=_env_or(settings.DATA_URI_ENV_VAR, "sim://default"),
+            contract_path=_env_or(settings.CONTRACT_ENV_VAR, ""),
+        ),
+        # boto3 reads AWS_ENDPOINT_URL, AWS_REGION and credentials from the environment.
+        "s3": S3Resource(region_name=os.environ.get("AWS_REGION") or None),
+        "io_manager": TableIOManager(base_uri=storage),
+        "artifact_io_manager": ArtifactIOManager(base_uri=storage),
+    }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    """Register the shared resources."""
+    return dg.Definitions(resources=platform_resources())

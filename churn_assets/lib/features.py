@@ -1,0 +1,313 @@
+"""Feature engineering, the preprocessing pipeline, and the train/validation/test split.
+
+Engineered features are declared here, next to the contract, each with the columns it needs;
+a feature whose inputs a contract does not declare is simply not built, so a dataset of
+another shape gets the subset that makes sense for it.
+
+The engineered features are computed by a stateless sklearn transformer that is the first step
+of the preprocessing pipeline, so the pipeline that is fitted on training rows and later served
+takes the contract's raw fields as input: training and serving cannot disagree on a formula.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from churn_assets.lib.contract import DataContract
+
+TARGET_COL = "_target"  # the contract's target encoded as 1 (positive label) / 0
+SPLITS = ("train", "validation", "test")
+
+_ADD_ONS = (
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+)
+_TENURE_BANDS = (-np.inf, 6, 12, 24, 48, np.inf)
+_TENURE_LABELS = ("0-6", "7-12", "13-24", "25-48", "49+")
+
+
+@dataclass(frozen=True)
+class EngineeredFeature:
+    """A derived column: its name, the contract columns it needs, and how to compute it."""
+
+    name: str
+    requires: tuple[str, ...]
+    kind: Literal["numeric", "categorical"]
+    description: str
+    compute: Callable[[pd.DataFrame], pd.Series]
+
+
+def _avg_monthly_spend(df: pd.DataFrame) -> pd.Series:
+    months = df["tenure"].clip(lower=1).astype(float)
+    return df["TotalCharges"].astype(float).fillna(0.0) / months
+
+
+def _price_change_ratio(df: pd.DataFrame) -> pd.Series:
+    # Current bill over the historical average: > 1 after a price rise or an upsell.
+    avg = _avg_monthly_spend(df)
+    ratio = df["MonthlyCharges"].astype(float) / avg.where(avg > 0)
+    return ratio.where(df["tenure"] > 0, 1.0).fillna(1.0).clip(0.0, 10.0)
+
+
+def _service_count(df: pd.DataFrame) -> pd.Series:
+    count = (df["PhoneService"] == "Yes").astype(int) + (df["InternetService"] != "No").astype(int)
+    for col in _ADD_ONS:
+        count += (df[col] == "Yes").astype(int)
+    return count.astype(float)
+
+
+def _tenure_band(df: pd.DataFrame) -> pd.Series:
+    bands = pd.cut(df["tenure"].astype(float), bins=_TENURE_BANDS, labels=_TENURE_LABELS)
+    return bands.astype(str)
+
+
+def _auto_payment(df: pd.DataFrame) -> pd.Series:
+    return df["PaymentMethod"].astype(str).str.contains("(automatic)", regex=False).map(
+        {True: "Yes", False: "No"}
+    )
+
+
+ENGINEERED_FEATURES: tuple[EngineeredFeature, ...] = (
+    EngineeredFeature(
+        "avg_monthly_spend",
+        ("TotalCharges", "tenure"),
+        "numeric",
+        "TotalCharges / max(tenure, 1): what the customer has paid per month on average.",
+        _avg_monthly_spend,
+    ),
+    EngineeredFeature(
+        "price_change_ratio",
+        ("MonthlyCharges", "TotalCharges", "tenure"),
+        "numeric",
+        "MonthlyCharges / avg_monthly_spend (1 for new customers): a recent price rise or upsell.",
+        _price_change_ratio,
+    ),
+    EngineeredFeature(
+        "service_count",
+        ("PhoneService", "InternetService", *_ADD_ONS),
+        "numeric",
+        "Number of services taken (phone, internet and the six add-ons): engagement.",
+        _service_count,
+    ),
+    EngineeredFeature(
+        "tenure_band",
+        ("tenure",),
+        "categorical",
+        "Tenure in bands 0-6, 7-12, 13-24, 25-48, 49+ months (churn risk is not linear in it).",
+        _tenure_band,
+    ),
+    EngineeredFeature(
+        "auto_payment",
+        ("PaymentMethod",),
+        "categorical",
+        "Yes when the payment method is automatic (bank transfer or credit card).",
+        _auto_payment,
+    ),
+)
+
+
+def available_features(contract: DataContract) -> list[EngineeredFeature]:
+    """The engineered features whose inputs are all features of this contract."""
+    inputs = set(contract.feature_columns)
+    return [f for f in ENGINEERED_FEATURES if set(f.requires) <= inputs]
+
+
+class FeatureBuilder(TransformerMixin, BaseEstimator):
+    """Adds engineered features to a frame of contract fields (stateless, so leak-free).
+
+    Args:
+        features: names from :data:`ENGINEERED_FEATURES` to add.
+    """
+
+    def __init__(self, features: tuple[str, ...] = ()):
+        self.features = features
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> FeatureBuilder:  # noqa: N803
+        """Record the input columns (nothing is learned)."""
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+        """Return a copy of ``X`` with the engineered columns appended."""
+        by_name = {f.name: f for f in ENGINEERED_FEATURES}
+        out = X.copy()
+        for name in self.features:
+            out[name] = by_name[name].compute(X).to_numpy()
+        return out
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Input columns followed by the engineered ones."""
+        return np.asarray([*self.feature_names_in_, *self.features], dtype=object)
+
+
+def model_input_columns(contract: DataContract) -> list[str]:
+    """The raw fields a model (and the service) takes: the contract's feature columns."""
+    return contract.feature_columns
+
+
+def build_preprocessor(contract: DataContract) -> Pipeline:
+    """An unfitted preprocessing pipeline for the contract's features.
+
+    Engineered features, then median imputation + scaling for numeric columns and
+    most-frequent imputation + one-hot encoding (unknown categories ignored) for categorical
+    columns. Output is a dense float matrix.
+    """
+    engineered = available_features(contract)
+    numeric = contract.numeric_features + [f.name for f in engineered if f.kind == "numeric"]
+    categorical = contract.categorical_features + [
+        f.name for f in engineered if f.kind == "categorical"
+    ]
+    transformers = []
+    if numeric:
+        transformers.append(
+            (
+                "numeric",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+                ),
+                numeric,
+            )
+        )
+    if categorical:
+        transformers.append(
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        (
+                            "onehot",
+                            OneHotEncoder(
+                                handle_unknown="ignore", sparse_output=False, dtype=np.float32
+                            ),
+                        ),
+                    ]
+                ),
+                categorical,
+            )
+        )
+    return Pipeline(
+        [
+            ("engineer", FeatureBuilder(tuple(f.name for f in engineered))),
+            ("encode", ColumnTransformer(transformers, remainder="drop")),
+        ]
+    )
+
+
+def build_feature_table(validated: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
+    """The model-ready table: id, snapshot time, feature fields, engineered features, target.
+
+    The target column is replaced by ``_target`` (1 for the contract's positive label).
+    """
+    keep = [contract.id_column]
+    if contract.event_time and contract.event_time in validated:
+        keep.append(contract.event_time)
+    inputs = [c for c in contract.feature_columns if c in validated]
+    builder = FeatureBuilder(tuple(f.name for f in available_features(contract)))
+    table = builder.fit_transform(validated[inputs])
+    table.insert(0, contract.id_column, validated[contract.id_column].to_numpy())
+    if len(keep) > 1:
+        table.insert(1, contract.event_time, validated[contract.event_time].to_numpy())
+    table[TARGET_COL] = contract.target.encode(validated[contract.target.column]).to_numpy()
+    return table
+
+
+SplitStrategy = Literal["stratified", "time"]
+
+
+def split_frame(
+    table: pd.DataFrame,
+    contract: DataContract,
+    strategy: SplitStrategy = "stratified",
+    validation_size: float = 0.2,
+    test_size: float = 0.2,
+    seed: int = 42,
+) -> dict[str, pd.DataFrame]:
+    """Split a feature table into train, validation and test.
+
+    ``stratified`` keeps the churn rate equal across splits; when customers appear in several
+    snapshots, whole customers are assigned to one split (stratified on whether they ever
+    churned), so a customer's near-identical rows cannot leak from train into test.
+    ``time`` puts the latest snapshot in test, the one before in validation and the rest in
+    train (needs the contract's snapshot column and at least three snapshots).
+
+    Raises:
+        ValueError: when the data cannot support the requested split.
+    """
+    if not 0 < validation_size < 1 or not 0 < test_size < 1 or validation_size + test_size >= 1:
+        raise ValueError(
+            f"validation_size={validation_size} and test_size={test_size} must be in (0, 1) "
+            "and leave rows for training"
+        )
+    if strategy == "time":
+        return _time_split(table, contract)
+    if strategy != "stratified":
+        raise ValueError(f"unknown split strategy {strategy!r}; use 'stratified' or 'time'")
+
+    ids = table[contract.id_column]
+    label = table[TARGET_COL]
+    per_customer = label.groupby(ids, sort=True).max()
+    if per_customer.nunique() < 2:
+        raise ValueError(
+            f"cannot stratify: every customer has the same label ({per_customer.iloc[0]}); "
+            "the target needs both classes"
+        )
+    if per_customer.value_counts().min() < 3:
+        raise ValueError(
+            "cannot stratify: fewer than 3 customers in the minority class "
+            f"({per_customer.value_counts().to_dict()})"
+        )
+    customers = per_customer.index.to_numpy()
+    rest, test_ids = train_test_split(
+        customers, test_size=test_size, stratify=per_customer.to_numpy(), random_state=seed
+    )
+    rest_labels = per_customer.loc[rest].to_numpy()
+    train_ids, validation_ids = train_test_split(
+        rest,
+        test_size=validation_size / (1 - test_size),
+        stratify=rest_labels,
+        random_state=seed,
+    )
+    assignment = pd.Series("train", index=customers)
+    assignment.loc[validation_ids] = "validation"
+    assignment.loc[test_ids] = "test"
+    which = ids.map(assignment).to_numpy()
+    return {name: table[which == name].reset_index(drop=True) for name in SPLITS}
+
+
+def _time_split(table: pd.DataFrame, contract: DataContract) -> dict[str, pd.DataFrame]:
+    column = contract.event_time
+    if not column or column not in table:
+        raise ValueError(
+            "the time split needs a snapshot column: the contract declares "
+            f"event_time={column!r} and the data {'has' if column in table else 'lacks'} it"
+        )
+    periods = np.sort(table[column].unique())
+    if len(periods) < 3:
+        raise ValueError(f"the time split needs at least 3 snapshots, found {len(periods)}")
+    when = table[column].to_numpy()
+    parts = {
+        "train": when < periods[-2],
+        "validation": when == periods[-2],
+        "test": when == periods[-1],
+    }
+    for name, mask in parts.items():
+        if np.unique(table.loc[mask, TARGET_COL]).size < 2:
+            raise ValueError(f"the time split's {name} set holds a single class")
+    return {name: table[mask].reset_index(drop=True) for name, mask in parts.items()}

@@ -1,0 +1,34 @@
+"""Where the platform keeps its state, and the environment variables that choose it.
+
+Everything the platform writes lives under one directory, ``CHURN_HOME`` (default ``.churn``
+in the working directory): tables, reports, and in later stages the MLflow store, Optuna
+studies and the BentoML home. Deleting it resets the platform.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV_VAR = "CHURN_HOME"
+DATA_URI_ENV_VAR = "CHURN_DATA_URI"
+CONTRACT_ENV_VAR = "CHURN_CONTRACT"
+STORAGE_URI_ENV_VAR = "CHURN_STORAGE_URI"
+DEFAULT_HOME = ".churn"
+
+
+def churn_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """The absolute state directory: ``home`` if given, else ``$CHURN_HOME``, else ``.churn``."""
+    return Path(home or os.environ.get(HOME_ENV_VAR) or DEFAULT_HOME).expanduser().resolve()
+
+
+def storage_uri(home: str | os.PathLike[str] | None = None) -> str:
+    """Where asset tables go: ``$CHURN_STORAGE_URI`` (e.g. ``s3://bucket/churn``) or local."""
+    return os.environ.get(STORAGE_URI_ENV_VAR) or str(churn_home(home) / "storage")
+
+
+def reports_dir(home: str | os.PathLike[str] | None = None) -> Path:
+    """The folder for HTML reports (created on demand)."""
+    path = churn_home(home) / "reports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
