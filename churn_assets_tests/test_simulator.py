@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from pathlib import Path
 
@@ -155,9 +156,9 @@ def test_values_are_consistent(result: SimulationResult) -> None:
     assert (frame.loc[no_phone, "InternetService"] == "DSL").all()
     charges = frame["MonthlyCharges"].to_numpy()
     assert np.allclose(charges * 100, np.round(charges * 100), atol=1e-6)
-    assert 15.0 <= charges.min() and charges.max() <= 135.0
+    assert charges.min() >= 15.0 and charges.max() <= 135.0
     ratio = charges / list_price(frame)
-    assert 0.85 <= ratio.min() and ratio.max() <= 1.17
+    assert ratio.min() >= 0.85 and ratio.max() <= 1.17
     assert (frame["TotalCharges"].isna() == (frame["tenure"] == 0)).all()
     # Customers who joined during the simulation have been billed exactly once at tenure 1
     # (month-0 histories carry a small jitter for past price changes).
@@ -199,7 +200,7 @@ def test_churned_customers_never_reappear(result: SimulationResult) -> None:
 
 def test_survivors_age_by_one_month_and_accumulate_charges(result: SimulationResult) -> None:
     months = _month_frames(result.snapshots)
-    for before, after in zip(months[:-1], months[1:], strict=True):
+    for before, after in itertools.pairwise(months):
         stayed = before[before["Churn"] == "No"]
         merged = stayed.merge(after, on="customerID", suffixes=("", "_next"), validate="1:1")
         assert len(merged) == len(stayed), "every survivor appears next month"
@@ -376,7 +377,9 @@ def test_concept_shift_is_used_for_the_truth_from_start_month() -> None:
     np.testing.assert_allclose(
         churn_probability(frame[late], concept_shift=0.7), truth.loc[late, "churn_probability"]
     )
-    np.testing.assert_allclose(churn_probability(frame[~late]), truth.loc[~late, "churn_probability"])
+    np.testing.assert_allclose(
+        churn_probability(frame[~late]), truth.loc[~late, "churn_probability"]
+    )
 
 
 # --------------------------------------------------------------------------- dirty rows

@@ -63,13 +63,15 @@ Bayes-optimal AUC is about 0.855.
 Bayes-optimal AUC
 -----------------
 :func:`expected_bayes_auc` is the yardstick for a model's test AUC on the same rows. The
-labels are Bernoulli draws, so even the true probability cannot reach AUC 1: ranking by
-``p`` maximises the expected number of correctly ordered (positive, negative) pairs, and
-no score computed from the features can do better on average. The expected value depends
-only on the rows, not on one lucky or unlucky label draw, so ``expected_bayes_auc(p) -
-model_auc`` measures how much signal a model leaves on the table (up to sampling noise of
-order ``1 / sqrt(#positives)``), while :func:`realized_bayes_auc` gives the ceiling on the
-one label draw at hand.
+labels are Bernoulli(p) draws, so even the true probability cannot reach AUC 1. The AUC counts
+correctly ordered (positive, negative) pairs; a pair ``(i, j)`` ordered ``i`` above ``j``
+contributes ``p_i (1 - p_j)`` in expectation and the reverse order ``p_j (1 - p_i)``, which is
+smaller exactly when ``p_j < p_i``. Ranking by ``p`` therefore maximises the expected pair count,
+and no score computed from the features can beat it on average. The closed form depends only on
+the rows (their ``p``), not on one lucky or unlucky label draw, so ``expected_bayes_auc(p) -
+model_auc`` measures how much signal a model leaves on the table, up to label noise of order
+``1 / sqrt(#positives)``; :func:`realized_bayes_auc` is the ceiling on the one label draw at
+hand and carries that noise.
 
 Drift and dirty rows
 --------------------
@@ -165,8 +167,14 @@ _ECHECK = 0
 # Price list in $ per month.
 _PRICE_PHONE, _PRICE_EXTRA_LINES = 20.0, 5.0
 _PRICE_DSL, _PRICE_FIBER = 25.0, 50.0
-_PRICE_ADDON = {"OnlineSecurity": 5.0, "OnlineBackup": 5.0, "DeviceProtection": 5.0,
-                "TechSupport": 5.0, "StreamingTV": 10.0, "StreamingMovies": 10.0}  # fmt: skip
+_PRICE_ADDON = {
+    "OnlineSecurity": 5.0,
+    "OnlineBackup": 5.0,
+    "DeviceProtection": 5.0,
+    "TechSupport": 5.0,
+    "StreamingTV": 10.0,
+    "StreamingMovies": 10.0,
+}
 
 # Ground-truth coefficients (documented in the module docstring; keep both in sync).
 _B0 = -3.0
@@ -574,15 +582,19 @@ def _survival(codes: dict[str, np.ndarray], charge: np.ndarray) -> np.ndarray:
     return survival
 
 
+_CHUNK = 65_536  # rows per (rows x 73) survival matrix, about 38 MB of float64
+
+
+def _chunks(n: int) -> list[slice]:
+    return [slice(start, min(start + _CHUNK, n)) for start in range(0, n, _CHUNK)]
+
+
 def _initial_base(rng: np.random.Generator, n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Month-0 profiles and tenures drawn from each profile's own survival curve."""
     codes = _draw_profiles(rng, n)
     charge = _base_charge(codes)
-    # Draw in chunks to keep the (rows x 73) survival matrix small.
     tenure = np.empty(n, dtype=np.int64)
-    chunk = 65_536
-    for start in range(0, n, chunk):
-        part = slice(start, min(start + chunk, n))
+    for part in _chunks(n):
         sub = {key: value[part] for key, value in codes.items()}
         cdf = np.cumsum(_survival(sub, charge[part]), axis=1)
         u = rng.random(cdf.shape[0]) * cdf[:, -1]
@@ -594,7 +606,11 @@ def _draw_newcomers(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     """Newcomer profiles: base mix re-weighted by 1 / expected lifetime (stationary inflow)."""
     pool_size = max(_NEWCOMER_POOL_FACTOR * n, 64)
     pool = _draw_profiles(rng, pool_size)
-    lifetime = _survival(pool, _base_charge(pool)).sum(axis=1)
+    charge = _base_charge(pool)
+    lifetime = np.empty(pool_size)
+    for part in _chunks(pool_size):
+        sub = {key: value[part] for key, value in pool.items()}
+        lifetime[part] = _survival(sub, charge[part]).sum(axis=1)
     weights = 1.0 / lifetime
     pick = rng.choice(pool_size, size=n, replace=True, p=weights / weights.sum())
     return {key: value[pick] for key, value in pool.items()}
@@ -619,9 +635,7 @@ def _format_ids(ids: np.ndarray, offset: int) -> np.ndarray:
     return chars.view("S10").ravel().astype("U10").astype(object)
 
 
-def _downgrade(
-    rng: np.random.Generator, contract: np.ndarray, probability: float
-) -> np.ndarray:
+def _downgrade(rng: np.random.Generator, contract: np.ndarray, probability: float) -> np.ndarray:
     moved = (contract != _M2M) & (rng.random(contract.size) < probability)
     return np.where(moved, _M2M, contract).astype(np.int8)
 
@@ -654,9 +668,9 @@ def simulate(config: SimulatorConfig) -> SimulationResult:
         parts[key] = []
 
     for month in range(config.months):
-        drifting = drift is not None and month >= drift.start_month
-        shift = drift.concept_shift if drifting and drift is not None else 0.0
-        price_factor = 1.0 + drift.price_rise if drifting and drift is not None else 1.0
+        active = drift if drift is not None and month >= drift.start_month else None
+        shift = active.concept_shift if active is not None else 0.0
+        price_factor = 1.0 + active.price_rise if active is not None else 1.0
         if drift is not None and month == drift.start_month and drift.month_to_month_shift:
             not_m2m = float(np.mean(codes["Contract"] != _M2M))
             if not_m2m > 0:
@@ -705,8 +719,9 @@ def _assemble(
 ) -> SimulationResult:
     # Pop the per-month pieces as they are joined so they can be freed early.
     flat = {key: np.concatenate(parts.pop(key)) for key in list(parts)}
-    months = pd.date_range(pd.Timestamp(config.start_month).to_period("M").to_timestamp(),
-                           periods=config.months, freq="MS").to_numpy(dtype="datetime64[ns]")  # fmt: skip
+    first_month = pd.Timestamp(config.start_month).to_period("M").to_timestamp()
+    months = pd.date_range(first_month, periods=config.months, freq="MS")
+    months = months.to_numpy(dtype="datetime64[ns]")
     snapshot_month = months[flat["_month"]]
     # Format each distinct customer once, then gather (far cheaper than per row).
     unique_ids, inverse = np.unique(flat["_id"], return_inverse=True)
@@ -714,9 +729,7 @@ def _assemble(
 
     columns: dict[str, np.ndarray] = {"customerID": customer_id, "snapshot_month": snapshot_month}
     for name in COLUMNS[2:]:
-        if name == "SeniorCitizen":
-            columns[name] = flat[name].astype(np.int64)
-        elif name == "tenure":
+        if name in ("SeniorCitizen", "tenure"):
             columns[name] = flat[name].astype(np.int64)
         elif name in ("MonthlyCharges", "TotalCharges"):
             columns[name] = flat[name].astype(np.float64)
@@ -747,7 +760,7 @@ def _make_dirty(
 ) -> None:
     """Give ``rate`` of the rows one defect each, in place (object columns copied first)."""
     n_rows = month.size
-    n_dirty = int(round(rate * n_rows))
+    n_dirty = round(rate * n_rows)
     if n_dirty == 0:
         return
     rows = np.sort(rng.choice(n_rows, size=n_dirty, replace=False))

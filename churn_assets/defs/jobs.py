@@ -1,0 +1,16 @@
+"""Jobs: the whole asset graph as one run (what `make demo` launches)."""
+
+import dagster as dg
+
+churn_pipeline = dg.define_asset_job(
+    "churn_pipeline",
+    selection=dg.AssetSelection.all(),
+    description="Materialize every asset (and run every check) from the current data source.",
+    # Two cores: two steps at a time. Each step is its own process, so a crashing library
+    # cannot take the run down with it.
+    config={
+        "execution": {
+            "config": {"multiprocess": {"max_concurrent": 2, "start_method": {"forkserver": {}}}}
+        }
+    },
+)

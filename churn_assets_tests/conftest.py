@@ -1,0 +1,37 @@
+"""Shared fixtures: an isolated CHURN_HOME per test, the contract, and the real Telco file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from churn_assets.lib.contract import DataContract
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The real IBM Telco data lives beside the repository and is never copied into it.
+TELCO_CSV = REPO_ROOT.parent / "shared" / "data" / "telco_customer_churn.csv"
+
+
+@pytest.fixture(autouse=True)
+def churn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own CHURN_HOME and default source/contract variables."""
+    home = tmp_path / "churn_home"
+    monkeypatch.setenv("CHURN_HOME", str(home))
+    for var in ("CHURN_DATA_URI", "CHURN_CONTRACT", "CHURN_STORAGE_URI"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def contract() -> DataContract:
+    """The built-in Telco contract."""
+    return DataContract.load()
+
+
+@pytest.fixture(scope="session")
+def telco_csv() -> Path:
+    """Path of the real Telco CSV (tests needing it skip when it is absent)."""
+    if not TELCO_CSV.is_file():
+        pytest.skip(f"real dataset not found at {TELCO_CSV}")
+    return TELCO_CSV
