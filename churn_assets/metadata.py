@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import base64
-import io
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.figure import Figure
 
     from churn_assets.lib.contract import DataContract
 
@@ -49,12 +47,7 @@ def table_metadata(frame: pd.DataFrame, contract: DataContract | None = None) ->
     }
 
 
-def figure_md(fig: Figure, alt: str = "plot") -> dg.MetadataValue:
-    """A matplotlib figure as an inline PNG in markdown (shown in the asset's metadata)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    encoded = base64.b64encode(buffer.getvalue()).decode()
+def png_md(png: bytes, alt: str = "plot") -> dg.MetadataValue:
+    """PNG bytes as an inline markdown image (shown in the asset's metadata panel)."""
+    encoded = base64.b64encode(png).decode()
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")

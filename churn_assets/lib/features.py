@@ -77,8 +77,11 @@ def _tenure_band(df: pd.DataFrame) -> pd.Series:
 
 
 def _auto_payment(df: pd.DataFrame) -> pd.Series:
-    return df["PaymentMethod"].astype(str).str.contains("(automatic)", regex=False).map(
-        {True: "Yes", False: "No"}
+    return (
+        df["PaymentMethod"]
+        .astype(str)
+        .str.contains("(automatic)", regex=False)
+        .map({True: "Yes", False: "No"})
     )
 
 
@@ -137,13 +140,13 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     def __init__(self, features: tuple[str, ...] = ()):
         self.features = features
 
-    def fit(self, X: pd.DataFrame, y: object = None) -> FeatureBuilder:  # noqa: N803
+    def fit(self, X: pd.DataFrame, y: object = None) -> FeatureBuilder:
         """Record the input columns (nothing is learned)."""
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Return a copy of ``X`` with the engineered columns appended."""
         by_name = {f.name: f for f in ENGINEERED_FEATURES}
         out = X.copy()

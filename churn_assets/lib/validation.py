@@ -156,10 +156,19 @@ def validate_frame(
             row_level["index"] = row_level["index"].astype(np.int64)
             # A failed coercion also fails that column's dtype check; one reason is enough.
             has_coerce = row_level["check"].astype(str).str.startswith("coerce_dtype")
-            coerce_keys = set(zip(row_level.loc[has_coerce, "index"], row_level.loc[has_coerce, "column"], strict=True))
+            coerce_keys = set(
+                zip(
+                    row_level.loc[has_coerce, "index"],
+                    row_level.loc[has_coerce, "column"],
+                    strict=True,
+                )
+            )
             is_dtype = row_level["check"].astype(str).str.startswith("dtype(")
             redundant = is_dtype & pd.Series(
-                [k in coerce_keys for k in zip(row_level["index"], row_level["column"], strict=True)],
+                [
+                    k in coerce_keys
+                    for k in zip(row_level["index"], row_level["column"], strict=True)
+                ],
                 index=row_level.index,
             )
             row_level = row_level[~redundant]
@@ -174,8 +183,9 @@ def validate_frame(
 
     valid = _apply_null_policies(coerced, contract)
     quarantined = _quarantine_frame(raw, frame, reasons)
-    return ValidationResult(valid=valid.reset_index(drop=True), quarantined=quarantined,
-                            ignored_columns=ignored)
+    return ValidationResult(
+        valid=valid.reset_index(drop=True), quarantined=quarantined, ignored_columns=ignored
+    )
 
 
 def _apply_null_policies(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:

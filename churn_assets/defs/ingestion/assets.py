@@ -100,9 +100,7 @@ def raw_customers(
         )
     ],
 )
-def validate_customers(
-    context: dg.AssetExecutionContext, platform: ChurnPlatform, raw_customers
-):
+def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatform, raw_customers):
     """Validate raw rows against the contract with Pandera; split valid from quarantined."""
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.lib.validation import (
