@@ -281,7 +281,7 @@ def split_frame(
         customers, test_size=test_size, stratify=per_customer.to_numpy(), random_state=seed
     )
     rest_labels = per_customer.loc[rest].to_numpy()
-    train_ids, validation_ids = train_test_split(
+    _, validation_ids = train_test_split(
         rest,
         test_size=validation_size / (1 - test_size),
         stratify=rest_labels,

@@ -155,22 +155,10 @@ def validate_frame(
                 ) from exc
             row_level["index"] = row_level["index"].astype(np.int64)
             # A failed coercion also fails that column's dtype check; one reason is enough.
-            has_coerce = row_level["check"].astype(str).str.startswith("coerce_dtype")
-            coerce_keys = set(
-                zip(
-                    row_level.loc[has_coerce, "index"],
-                    row_level.loc[has_coerce, "column"],
-                    strict=True,
-                )
-            )
-            is_dtype = row_level["check"].astype(str).str.startswith("dtype(")
-            redundant = is_dtype & pd.Series(
-                [
-                    k in coerce_keys
-                    for k in zip(row_level["index"], row_level["column"], strict=True)
-                ],
-                index=row_level.index,
-            )
+            checks = row_level["check"].astype(str)
+            pairs = pd.MultiIndex.from_frame(row_level[["index", "column"]])
+            coerced = pairs[checks.str.startswith("coerce_dtype").to_numpy()]
+            redundant = checks.str.startswith("dtype(").to_numpy() & pairs.isin(coerced)
             row_level = row_level[~redundant]
             row_level["reason"] = _describe(row_level)
             for idx, group in row_level.groupby("index")["reason"]:

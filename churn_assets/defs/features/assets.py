@@ -1,4 +1,4 @@
-"""Features: the model-ready table, its train/validation/test split, and the fitted preprocessing."""
+"""Features: the model-ready table, its train/validation/test split, the fitted preprocessing."""
 
 from typing import Literal
 
