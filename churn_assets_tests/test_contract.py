@@ -108,7 +108,7 @@ def test_invalid_contracts_are_explained(tmp_path: Path, edit, message: str) -> 
 
 
 def test_missing_contract_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ContractError, match="nope.yaml"):
+    with pytest.raises(ContractError, match=r"nope\.yaml"):
         DataContract.load(tmp_path / "nope.yaml")
 
 

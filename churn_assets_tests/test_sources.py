@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -108,13 +109,13 @@ def test_source_version_tracks_new_files(tmp_path: Path) -> None:
 
 def test_missing_path_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "data.csv"
-    with pytest.raises(SourceNotFoundError, match=str(missing)):
+    with pytest.raises(SourceNotFoundError, match=re.escape(str(missing))):
         load_raw(parse_data_uri(str(missing)))
 
 
 def test_folder_without_data_files(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(SourceNotFoundError, match="no .csv or .parquet"):
+    with pytest.raises(SourceNotFoundError, match=r"no \.csv or \.parquet"):
         load_raw(parse_data_uri(str(tmp_path)))
 
 
