@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -167,3 +169,16 @@ def test_another_dataset_needs_only_a_contract(
     features = pd.read_parquet(churn_home / "storage" / "customer_features.parquet")
     assert list(features.columns[:2]) == ["account_id", "period"]
     assert features["_target"].isin([0, 1]).all()
+
+
+def test_definitions_do_not_import_heavy_libraries() -> None:
+    # Loading the definitions is on every `dg dev` and run worker's path: the ML stack must
+    # only be imported by the assets that use it (timings are in benchmarks/).
+    probe = (
+        "import sys; from churn_assets.definitions import defs; defs();"
+        "heavy = ['sklearn', 'pandas', 'pandera', 'evidently', 'mlflow', 'bentoml', 'shap',"
+        " 'xgboost', 'lightgbm', 'optuna', 'matplotlib'];"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
