@@ -35,7 +35,8 @@ class EdaResult:
     sampled_rows: int
     positive_rate: float
     missingness: pd.DataFrame  # column, null_share
-    target_association: pd.DataFrame  # feature, kind, mutual_information, correlation
+    # feature, kind, mutual_information, correlation (numeric features only)
+    target_association: pd.DataFrame
     churn_by_category: pd.DataFrame  # feature, value, rows, churn_rate
     figures: dict[str, Figure] = field(default_factory=dict)
 
@@ -96,8 +97,12 @@ def analyse(
             encoded[col] = sample[col].astype(float).fillna(sample[col].median())
     discrete = np.array([c in categorical for c in features])
     mi = mutual_info_classif(encoded[features], y, discrete_features=discrete, random_state=seed)
+    # Pearson correlation only means something for numeric columns (not factorized codes).
     correlation = [
-        float(np.corrcoef(encoded[c], y)[0, 1]) if encoded[c].std() > 0 else 0.0 for c in features
+        float(np.corrcoef(encoded[c], y)[0, 1])
+        if c not in categorical and encoded[c].std() > 0
+        else np.nan
+        for c in features
     ]
     association = (
         pd.DataFrame(
@@ -226,7 +231,8 @@ def write_html(
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px}}
-figure{{display:inline-block;margin:1em}}</style></head><body>
+figure{{display:inline-block;margin:1em;max-width:100%}}
+img{{max-width:100%}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{result.rows:,} rows ({result.sampled_rows:,} sampled for mutual information and plots);
 positive rate {result.positive_rate:.2%}.</p>{link}
