@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -36,7 +37,7 @@ class ChurnPlatform(dg.ConfigurableResource):
     _contract: Any = PrivateAttr(default=None)
 
     @property
-    def home_path(self):
+    def home_path(self) -> Path:
         """The absolute ``CHURN_HOME``."""
         return settings.churn_home(self.home)
 
@@ -54,7 +55,7 @@ class ChurnPlatform(dg.ConfigurableResource):
 
         return parse_data_uri(self.data_uri)
 
-    def reports_dir(self):
+    def reports_dir(self) -> Path:
         """The folder HTML reports are written to."""
         return settings.reports_dir(self.home)
 

@@ -18,6 +18,8 @@ def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output
     are built only when the contract has their inputs. The target becomes `_target`
     (1 = the contract's positive label).
     """
+    import pandas as pd
+
     from churn_assets.lib.features import TARGET_COL, available_features, build_feature_table
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.metadata import markdown, table_metadata
@@ -25,8 +27,6 @@ def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output
     contract = platform.contract()
     table = build_feature_table(validated_customers, contract)
     engineered = available_features(contract)
-    import pandas as pd
-
     described = pd.DataFrame(
         [{"feature": f.name, "kind": f.kind, "description": f.description} for f in engineered]
     )
