@@ -4,7 +4,9 @@ import dagster as dg
 
 churn_pipeline = dg.define_asset_job(
     "churn_pipeline",
-    selection=dg.AssetSelection.all(),
+    # Sources included: the run first observes customer_source, recording the data version
+    # that raw_customers was built from.
+    selection=dg.AssetSelection.all(include_sources=True),
     description="Materialize every asset (and run every check) from the current data source.",
     # Two cores: two steps at a time. Each step is its own process, so a crashing library
     # cannot take the run down with it.

@@ -165,8 +165,12 @@ def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatfor
             "threshold": float(limit),
             "rows_quarantined": len(result.quarantined),
             "rows_received": result.n_rows,
-            "top_reasons": markdown(reasons.head(10)) if len(reasons) else "none",
-            "examples": preview(result.quarantined, 5) if len(result.quarantined) else "none",
+            "top_reasons": markdown(reasons.head(10))
+            if len(reasons)
+            else dg.MetadataValue.md("none"),
+            "examples": preview(result.quarantined, 5)
+            if len(result.quarantined)
+            else dg.MetadataValue.md("none"),
         },
         description=(
             f"{share:.2%} of rows quarantined (limit {limit:.0%})"
