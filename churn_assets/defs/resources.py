@@ -60,6 +60,29 @@ class ChurnPlatform(dg.ConfigurableResource):
         return settings.reports_dir(self.home)
 
 
+class MlflowTracking(dg.ConfigurableResource):
+    """Where MLflow runs go.
+
+    ``tracking_uri`` empty means ``$MLFLOW_TRACKING_URI`` if set, else SQLite under
+    ``CHURN_HOME/mlflow``. An ``http://`` URI of an ``mlflow server`` works unchanged.
+
+    Why not dagster-mlflow's ``mlflow_tracking``: it is a legacy function resource that opens
+    one MLflow run per Dagster run and finds it again by a run-id tag from every step. We
+    want one parent run per model family, tuned in parallel steps, each with nested trial
+    runs, which is clearer with MLflow's own client behind a typed resource.
+    """
+
+    tracking_uri: str = ""
+    experiment: str = "churn-platform"
+
+    def setup(self, home: Path) -> tuple[str, str]:
+        """Configure MLflow for this process; return (tracking URI, experiment id)."""
+        from churn_assets.lib.tracking import default_tracking_uri, setup
+
+        uri = self.tracking_uri or default_tracking_uri(home)
+        return uri, setup(uri, self.experiment, home)
+
+
 class _UPathIOManagerFactory(dg.ConfigurableIOManagerFactory):
     """Shared config of the IO managers: a local folder or an ``s3://`` URI.
 
@@ -149,6 +172,7 @@ def platform_resources() -> dict[str, Any]:
         ),
         # boto3 reads AWS_ENDPOINT_URL, AWS_REGION and credentials from the environment.
         "s3": S3Resource(region_name=os.environ.get("AWS_REGION") or None),
+        "mlflow": MlflowTracking(tracking_uri=_env_or("MLFLOW_TRACKING_URI", "")),
         "io_manager": TableIOManager(base_uri=storage),
         "artifact_io_manager": ArtifactIOManager(base_uri=storage),
     }

@@ -1,0 +1,237 @@
+"""From tuned candidates to one champion candidate: selection, calibration, decision threshold.
+
+Everything here is decided on the validation rows, never on test rows:
+
+1. **Selection**: the family with the best validation score (ROC-AUC by default).
+2. **Calibration**: none, sigmoid (Platt) or isotonic, whichever gives the lowest Brier score
+   in 5-fold cross-validation *on the validation rows* (each fold's calibrator is judged on
+   rows it did not see). The winner is then fitted on all validation rows, wrapped around the
+   frozen pipeline with sklearn's ``CalibratedClassifierCV(FrozenEstimator(...))``.
+3. **Threshold**: the score above which a retention offer pays. With an offer cost ``c``, a
+   retained customer's value ``v`` and an offer success rate ``s``, targeting a customer who
+   would churn earns ``s*v - c`` and targeting one who would not costs ``c``. The threshold
+   maximising realised profit on the out-of-fold calibrated validation scores is chosen; the
+   F1-optimal threshold is reported beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+CalibrationMethod = Literal["none", "sigmoid", "isotonic"]
+METRICS = ("roc_auc", "pr_auc", "brier", "log_loss")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The business value of a retention offer.
+
+    Attributes:
+        offer_cost: what one offer costs (discount, agent time), in currency units.
+        retained_value: the value of keeping a customer who would have left.
+        success_rate: the share of would-be churners an offer retains.
+    """
+
+    offer_cost: float = 50.0
+    retained_value: float = 600.0
+    success_rate: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.offer_cost < 0 or self.retained_value <= 0 or not 0 < self.success_rate <= 1:
+            raise ValueError(
+                "cost model needs offer_cost >= 0, retained_value > 0, 0 < success_rate <= 1"
+            )
+
+    @property
+    def break_even_probability(self) -> float:
+        """The churn probability above which an offer pays in expectation (if calibrated)."""
+        return min(self.offer_cost / (self.success_rate * self.retained_value), 1.0)
+
+
+def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Threshold-free metrics of scores ``p`` against labels ``y``."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    clipped = np.clip(p, 1e-7, 1 - 1e-7)
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)),
+        "log_loss": float(log_loss(y, clipped, labels=[0, 1])),
+    }
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown selection metric {metric!r}; choose from {METRICS}")
+    return metric in ("roc_auc", "pr_auc")
+
+
+def leaderboard(scores: dict[str, dict[str, float]], metric: str) -> pd.DataFrame:
+    """Candidates ranked by ``metric`` (best first), one row per family."""
+    table = pd.DataFrame.from_dict(scores, orient="index").rename_axis("family").reset_index()
+    return table.sort_values(
+        metric, ascending=not higher_is_better(metric), kind="stable"
+    ).reset_index(drop=True)
+
+
+def profit_curve(
+    y: np.ndarray, p: np.ndarray, costs: CostModel, thresholds: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Realised profit, offers, precision, recall and F1 for each candidate threshold.
+
+    Customers with a score >= threshold get an offer.
+    """
+    y = np.asarray(y).astype(int)
+    p = np.asarray(p, dtype=float)
+    if thresholds is None:
+        thresholds = np.unique(np.concatenate([np.round(p, 4), [0.0, 1.0]]))
+    order = np.argsort(-p, kind="stable")
+    sorted_p, sorted_y = p[order], y[order]
+    cum_pos = np.concatenate([[0], np.cumsum(sorted_y)])
+    # Number of customers with score >= t, for each t.
+    offers = np.searchsorted(-sorted_p, -np.asarray(thresholds), side="right")
+    tp = cum_pos[offers]
+    gain = costs.success_rate * costs.retained_value
+    profit = tp * gain - offers * costs.offer_cost
+    positives = max(int(y.sum()), 1)
+    precision = np.divide(tp, offers, out=np.zeros(len(offers)), where=offers > 0)
+    recall = tp / positives
+    f1 = np.divide(
+        2 * precision * recall,
+        precision + recall,
+        out=np.zeros(len(offers)),
+        where=(precision + recall) > 0,
+    )
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "offers": offers,
+            "true_positives": tp,
+            "profit": profit,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The decision threshold and the F1-optimal one beside it."""
+
+    threshold: float
+    expected_profit: float
+    profit_per_customer: float
+    offer_rate: float
+    f1_threshold: float
+    f1: float
+    f1_at_threshold: float
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, costs: CostModel) -> ThresholdChoice:
+    """The profit-maximising threshold (ties: the higher threshold, fewer offers)."""
+    curve = profit_curve(y, p, costs)
+    best = curve.iloc[::-1]["profit"].idxmax()
+    best_f1 = curve["f1"].idxmax()
+    return ThresholdChoice(
+        threshold=float(curve.loc[best, "threshold"]),
+        expected_profit=float(curve.loc[best, "profit"]),
+        profit_per_customer=float(curve.loc[best, "profit"] / len(y)),
+        offer_rate=float(curve.loc[best, "offers"] / len(y)),
+        f1_threshold=float(curve.loc[best_f1, "threshold"]),
+        f1=float(curve.loc[best_f1, "f1"]),
+        f1_at_threshold=float(curve.loc[best, "f1"]),
+    )
+
+
+def _calibrator(model: Any, method: CalibrationMethod) -> Any:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    return CalibratedClassifierCV(FrozenEstimator(model), method=method)
+
+
+def out_of_fold_calibrated(
+    model: Any, X: pd.DataFrame, y: np.ndarray, method: CalibrationMethod, seed: int = 0
+) -> np.ndarray:
+    """Validation scores calibrated by a calibrator that never saw the row (5 folds)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if method == "none":
+        return model.predict_proba(X)[:, 1]
+    out = np.zeros(len(y))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    for fit_idx, score_idx in folds.split(X, y):
+        calibrated = _calibrator(model, method).fit(X.iloc[fit_idx], y[fit_idx])
+        out[score_idx] = calibrated.predict_proba(X.iloc[score_idx])[:, 1]
+    return out
+
+
+@dataclass
+class Calibration:
+    """The chosen calibration, its comparison table and the honest validation scores."""
+
+    method: CalibrationMethod
+    model: Any  # the calibrated model (or the pipeline itself for "none")
+    table: pd.DataFrame  # method, brier, log_loss (out-of-fold on validation)
+    oof_scores: np.ndarray
+
+
+def calibrate(
+    model: Any,
+    X_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    methods: tuple[CalibrationMethod, ...] = ("none", "sigmoid", "isotonic"),
+    seed: int = 0,
+) -> Calibration:
+    """Pick the calibration with the lowest out-of-fold Brier score on validation rows."""
+    from sklearn.metrics import brier_score_loss, log_loss
+
+    rows, scores = [], {}
+    for method in methods:
+        p = out_of_fold_calibrated(model, X_valid, y_valid, method, seed)
+        scores[method] = p
+        rows.append(
+            {
+                "method": method,
+                "brier": float(brier_score_loss(y_valid, p)),
+                "log_loss": float(log_loss(y_valid, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])),
+            }
+        )
+    table = pd.DataFrame(rows).sort_values("brier", kind="stable").reset_index(drop=True)
+    method: CalibrationMethod = table.loc[0, "method"]
+    final = model if method == "none" else _calibrator(model, method).fit(X_valid, y_valid)
+    return Calibration(method=method, model=final, table=table, oof_scores=scores[method])
+
+
+@dataclass
+class ChampionCandidate:
+    """What the champion-candidate asset stores: the servable model and how it was chosen."""
+
+    family: str
+    model: Any  # predict_proba on a frame of contract feature fields
+    input_columns: list[str]
+    threshold: float
+    calibration: str
+    costs: CostModel
+    selection_metric: str
+    validation_metrics: dict[str, float]
+    threshold_choice: ThresholdChoice
+    leaderboard: pd.DataFrame
+    calibration_table: pd.DataFrame
+    mlflow_run_id: str | None = None
+    mlflow_model_uri: str | None = None
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(churn) for rows of contract fields."""
+        return self.model.predict_proba(frame[self.input_columns])[:, 1]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """1 where a retention offer pays (score >= threshold)."""
+        return (self.predict_proba(frame) >= self.threshold).astype(int)
