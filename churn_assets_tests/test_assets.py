@@ -12,6 +12,7 @@ import pytest
 
 from churn_assets.definitions import defs as load_defs
 from churn_assets.lib.simulator import SimulatorConfig, simulate, write_monthly_files
+from churn_assets.lib.training import FAMILIES
 from churn_assets_tests.datasets import write_subscription_dataset
 
 INGESTION = ["raw_customers", "validated_customers", "quarantined_customers"]
@@ -24,15 +25,24 @@ ALL_ASSETS = [
     "feature_preprocessor",
     "eda_report",
 ]
+TRAINING = [f"tuned_{f}" for f in FAMILIES] + ["champion_candidate"]
+# Tests tune with a tiny budget; `make demo` uses the "demo" preset.
+FAST_TUNING = {"n_trials": 2, "timeout_s": 30, "cv_folds": 2}
 
 
-def run(selection: list[str] | None = None) -> dg.ExecuteInProcessResult:
+def run(
+    selection: list[str] | None = None, instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
     """Materialize (a selection of) the graph with the current environment's settings."""
     defs = load_defs()
     job = defs.resolve_implicit_global_asset_job_def()
     keys = [dg.AssetKey(k) for k in selection] if selection else None
+    tuned = [k for k in (selection or TRAINING) if k.startswith("tuned_")]
     return job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), asset_selection=keys, raise_on_error=False
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        asset_selection=keys,
+        raise_on_error=False,
+        run_config={"ops": {k: {"config": FAST_TUNING} for k in tuned}},
     )
 
 
@@ -55,7 +65,7 @@ def test_definitions_load() -> None:
     defs = load_defs()
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {*ALL_ASSETS, "customer_source"} <= keys
+    assert {*ALL_ASSETS, *TRAINING, "customer_source"} <= keys
     check_names = {k.name for k in graph.asset_check_keys}
     assert {
         "required_columns_present",
@@ -64,8 +74,8 @@ def test_definitions_load() -> None:
         "target_has_both_classes",
         "no_customer_in_two_splits",
     } <= check_names
-    groups = {graph.get(dg.AssetKey(k)).group_name for k in ALL_ASSETS}
-    assert groups == {"ingestion", "features", "exploration"}
+    groups = {graph.get(dg.AssetKey(k)).group_name for k in ALL_ASSETS + TRAINING}
+    assert groups == {"ingestion", "features", "exploration", "training"}
     assert defs.resolve_job_def("churn_pipeline") is not None
 
 
@@ -75,7 +85,7 @@ def test_whole_graph_on_the_simulator(monkeypatch: pytest.MonkeyPatch, churn_hom
     result = run()
     assert result.success
     mats = materialized(result)
-    assert set(ALL_ASSETS) <= set(mats)
+    assert set(ALL_ASSETS + TRAINING) <= set(mats)
     raw, valid = mats["raw_customers"], mats["validated_customers"]
     assert raw["dagster/row_count"] == 1800
     assert valid["rows_valid"] + valid["rows_quarantined"] == 1800
@@ -164,7 +174,7 @@ def test_another_dataset_needs_only_a_contract(
     result = run()
     assert result.success
     mats = materialized(result)
-    assert set(ALL_ASSETS) <= set(mats)
+    assert set(ALL_ASSETS + TRAINING) <= set(mats)
     assert mats["validated_customers"]["rows_valid"] == 4500
     features = pd.read_parquet(churn_home / "storage" / "customer_features.parquet")
     assert list(features.columns[:2]) == ["account_id", "period"]

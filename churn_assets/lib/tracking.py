@@ -190,7 +190,13 @@ def log_model(
 
 def log_dataset(frame: pd.DataFrame, name: str, target: str, context: str) -> None:
     """Record a table as an MLflow dataset input of the active run."""
+    import warnings
+
     import mlflow
 
-    dataset = mlflow.data.from_pandas(frame, name=name, targets=target)
+    with warnings.catch_warnings():
+        # The dataset's own schema is only descriptive (the model signature comes from the
+        # contract), so MLflow's hint about integer columns and missing values is noise here.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        dataset = mlflow.data.from_pandas(frame, name=name, targets=target)
     mlflow.log_input(dataset, context=context)

@@ -318,6 +318,7 @@ def champion_candidate(
             "calibration_comparison": markdown(calibration.table.round(5)),
             "profit_curve": png_md(_profit_plot(curve, choice), "profit vs threshold"),
             "mlflow_run": link if link.startswith("http") else dg.MetadataValue.text(link),
+            "mlflow_run_id": run.info.run_id,
             "mlflow_model_uri": logged.model_uri,
         },
     )

@@ -1,0 +1,179 @@
+"""Training through Dagster: every family tracked in MLflow, the champion candidate, and an
+MLflow tracking server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from churn_assets.lib.contract import DataContract
+from churn_assets.lib.features import TARGET_COL, model_input_columns
+from churn_assets.lib.training import FAMILIES
+from churn_assets_tests.test_assets import INGESTION, TRAINING, materialized, run
+
+FEATURES = ["customer_features", "train_set", "validation_set", "test_set", "feature_preprocessor"]
+SIM = "sim://?customers=500&months=2&seed=5&dirty_rate=0"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict, str]]:
+    """One training run shared by the tests of this module."""
+    home = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHURN_HOME", str(home))
+        mp.setenv("CHURN_DATA_URI", SIM)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        result = run([*INGESTION, *FEATURES, *TRAINING])
+        assert result.success
+        yield home, materialized(result), result.run_id
+
+
+def _client(home: Path):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_is_tracked_in_mlflow(trained, family: str, contract: DataContract) -> None:
+    home, mats, run_id = trained
+    meta = mats[f"tuned_{family}"]
+    client = _client(home)
+    parent = client.get_run(meta["mlflow_run_id"])
+    assert parent.data.tags["dagster.run_id"] == run_id
+    assert parent.data.tags["family"] == family
+    assert parent.data.metrics["best_cv_roc_auc"] == pytest.approx(meta["best_cv_roc_auc"])
+    assert any(k.startswith("best.") for k in parent.data.params)
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    assert len(children) == meta["trials_complete"] + meta["trials_pruned"] + meta["trials_failed"]
+    assert all(c.data.tags["optuna.study"] == meta["optuna_study"] for c in children)
+    assert [i.dataset.name for i in parent.inputs.dataset_inputs] == ["train_set"]
+
+    import mlflow
+
+    info = mlflow.models.get_model_info(meta["mlflow_model_uri"])
+    inputs = [spec.name for spec in info.signature.inputs.inputs]
+    assert inputs == model_input_columns(contract)
+
+
+@pytest.mark.slow
+def test_champion_candidate(trained, contract: DataContract) -> None:
+    home, mats, _ = trained
+    meta = mats["champion_candidate"]
+    assert meta["family"] in FAMILIES
+    assert meta["calibration"] in ("none", "sigmoid", "isotonic")
+    assert 0 < meta["threshold"] < 1
+    champion = joblib.load(home / "storage" / "champion_candidate.joblib")
+    assert champion.threshold == meta["threshold"]
+    # The leaderboard's best family is the champion's.
+    assert champion.leaderboard.loc[0, "family"] == champion.family
+    validation = pd.read_parquet(home / "storage" / "validation_set.parquet")
+    p = champion.predict_proba(validation)
+    assert ((p >= champion.threshold).astype(int) == champion.predict(validation)).all()
+    # The model logged to MLflow is the same model: identical probabilities through pyfunc.
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    pyfunc = mlflow.pyfunc.load_model(meta["mlflow_model_uri"])
+    columns = model_input_columns(contract)
+    via_mlflow = np.asarray(pyfunc.predict(validation[columns]))[:, 1]
+    np.testing.assert_allclose(via_mlflow, p, atol=1e-12)
+    run = _client(home).get_run(meta["mlflow_run_id"])
+    assert run.data.metrics["threshold"] == pytest.approx(champion.threshold)
+    assert run.data.params["family"] == champion.family
+    assert validation[TARGET_COL].isin([0, 1]).all()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """A real `mlflow server` process on a free loopback port (stopped afterwards)."""
+    port = _free_port()
+    log = open(tmp_path / "mlflow-server.log", "w")  # noqa: SIM115
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"mlflow server exited: {(tmp_path / 'mlflow-server.log').read_text()}")
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("mlflow server did not become healthy in 90 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.slow
+def test_tracking_server_uri(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURN_DATA_URI", SIM)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    result = run([*INGESTION, *FEATURES, "tuned_lightgbm"], instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    meta = materialized(result)["tuned_lightgbm"]
+    assert meta["mlflow_run"].startswith(f"{mlflow_server}/#/experiments/")
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server)
+    parent = client.get_run(meta["mlflow_run_id"])
+    assert parent.data.tags["family"] == "lightgbm"
+    # The model went through the server's artifact proxy and loads back from it.
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_server)
+    info = mlflow.models.get_model_info(meta["mlflow_model_uri"])
+    assert info.signature is not None
