@@ -1,4 +1,4 @@
-"""A tuning worker process for the parallel-study test: `python -m churn_assets_tests.optuna_worker`.
+"""A tuning worker for the parallel-study test (`python -m churn_assets_tests.optuna_worker`).
 
 Arguments: storage journal path, study name, number of trials, worker label, data seed.
 """
