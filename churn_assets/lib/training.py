@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-Family = Literal["logreg", "random_forest", "xgboost", "lightgbm"]
-FAMILIES: tuple[Family, ...] = ("logreg", "random_forest", "xgboost", "lightgbm")
+from churn_assets.lib.families import FAMILIES, Family
+
 # Bump when a search space changes: studies of another version are not resumed.
 SEARCH_SPACE_VERSION = "1"
 

@@ -5,7 +5,7 @@ from typing import Literal
 import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
-from churn_assets.lib.training import FAMILIES
+from churn_assets.lib.families import FAMILIES
 
 GROUP = "training"
 KINDS = {
