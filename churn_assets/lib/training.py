@@ -224,6 +224,9 @@ def make_estimator(
             # lbfgs is fastest for pure l2; saga is the solver that handles l1 terms.
             solver="lbfgs" if l1_ratio == 0.0 else "saga",
             class_weight=params["class_weight"],
+            # saga converges slowly to sklearn's default 1e-4; 1e-3 changes AUC in the 4th
+            # decimal and halves the fit time.
+            tol=1e-3,
             max_iter=3000,
             random_state=seed,
         )
