@@ -224,8 +224,8 @@ def make_estimator(
             # lbfgs is fastest for pure l2; saga is the solver that handles l1 terms.
             solver="lbfgs" if l1_ratio == 0.0 else "saga",
             class_weight=params["class_weight"],
-            # saga converges slowly to sklearn's default 1e-4; 1e-3 changes AUC in the 4th
-            # decimal and halves the fit time.
+            # saga converges slowly to sklearn's default 1e-4. Measured on Telco: tol=1e-3
+            # moves validation AUC by < 1e-4 and cuts the fit time 1.5-7x.
             tol=1e-3,
             max_iter=3000,
             random_state=seed,
