@@ -279,7 +279,7 @@ def run_champion(
         "calibration_table": calibration.table.round(5).to_dict(orient="records"),
         "threshold": _r(choice.threshold),
         "f1_optimal_threshold_validation": _r(choice.f1_threshold),
-        "validation_profit": round(choice.expected_profit, 2),
+        "validation_profit": round(choice.realised_profit, 2),
         "leaderboard": board.round(4).to_dict(orient="records"),
         "families": families,
         "test": test,

@@ -144,9 +144,9 @@ def test_threshold_maximises_profit_on_a_known_case() -> None:
     y = np.array([1, 1, 0, 1, 0, 0])
     p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
     costs = CostModel(offer_cost=1, retained_value=3, success_rate=1.0)
-    choice = choose_threshold(y, p, costs)
+    choice = choose_threshold(y, p, costs, objective="realised")
     assert choice.threshold == 0.6
-    assert choice.expected_profit == 5.0
+    assert choice.realised_profit == 5.0
     assert choice.offer_rate == pytest.approx(4 / 6)
     curve = profit_curve(y, p, costs).set_index("threshold")
     assert curve.loc[0.8, "profit"] == 4.0
@@ -159,8 +159,22 @@ def test_threshold_matches_break_even_for_calibrated_scores() -> None:
     p = rng.uniform(0, 1, 200_000)
     y = (rng.uniform(size=p.size) < p).astype(int)
     costs = CostModel(offer_cost=30, retained_value=400, success_rate=0.25)
-    choice = choose_threshold(y, np.round(p, 3), costs)
+    choice = choose_threshold(y, np.round(p, 3), costs, objective="realised")
     assert choice.threshold == pytest.approx(costs.break_even_probability, abs=0.02)
+    # The expected-profit objective lands on break-even exactly: every score above it adds
+    # p*s*v - c > 0, every score below it subtracts.
+    expected = choose_threshold(y, np.round(p, 3), costs)
+    assert expected.threshold == pytest.approx(costs.break_even_probability, abs=0.001)
+
+
+def test_expected_profit_threshold_on_a_known_case() -> None:
+    # s*v = 10, c = 3: break-even at 0.3; scores 0.5 and 0.4 pay (+2, +1), 0.2 loses (-1).
+    p = np.array([0.5, 0.4, 0.2, 0.1])
+    costs = CostModel(offer_cost=3, retained_value=10, success_rate=1.0)
+    choice = choose_threshold(np.array([1, 0, 0, 0]), p, costs)
+    assert choice.threshold == 0.4
+    assert choice.expected_profit == pytest.approx(3.0)
+    assert choice.realised_profit == pytest.approx(10 - 6)
 
 
 def test_calibration_repairs_squashed_scores() -> None:

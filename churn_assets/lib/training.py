@@ -221,8 +221,9 @@ def make_estimator(
         return LogisticRegression(
             C=params["C"],
             l1_ratio=l1_ratio,
-            # lbfgs is fastest for pure l2; saga is the solver that handles l1 terms.
-            solver="lbfgs" if l1_ratio == 0.0 else "saga",
+            # lbfgs for pure l2, liblinear for pure l1 (much faster than saga on data of this
+            # size), saga for the elastic net, the one solver that handles it.
+            solver={0.0: "lbfgs", 1.0: "liblinear"}.get(l1_ratio, "saga"),
             class_weight=params["class_weight"],
             # saga converges slowly to sklearn's default 1e-4. Measured on Telco: tol=1e-3
             # moves validation AUC by < 1e-4 and cuts the fit time 1.5-7x.
@@ -340,21 +341,42 @@ def cv_objective(
     y: np.ndarray,
     budget: TuningBudget,
     seed: int = 0,
+    deadline: float | None = None,
 ) -> Callable[[Any], float]:
-    """The Optuna objective: mean ROC-AUC over stratified folds, reported fold by fold."""
+    """The Optuna objective: mean ROC-AUC over stratified folds, reported fold by fold.
+
+    Boosters stop early on an inner split (15%) of each fold's training part, never on the
+    fold that is scored, so the CV estimate is not flattered by early stopping.
+
+    Args:
+        deadline: a ``time.monotonic()`` value; once passed, a running trial is pruned after
+            its current fold (if some trial has completed), so the budget is a real bound.
+    """
     import optuna
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold, train_test_split
 
     folds = list(StratifiedKFold(budget.cv_folds, shuffle=True, random_state=seed).split(X, y))
     positive_weight = float((y == 0).sum() / max((y == 1).sum(), 1))
     boosted = family in ("xgboost", "lightgbm")
+    if boosted:
+        folds = [
+            (
+                *train_test_split(
+                    train_idx, test_size=0.15, stratify=y[train_idx], random_state=seed + k
+                ),
+                valid_idx,
+            )
+            for k, (train_idx, valid_idx) in enumerate(folds)
+        ]
+    else:
+        folds = [(train_idx, None, valid_idx) for train_idx, valid_idx in folds]
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, family, positive_weight)
         scores: list[float] = []
         rounds: list[int] = []
-        for k, (train_idx, valid_idx) in enumerate(folds):
+        for k, (fit_idx, stop_idx, valid_idx) in enumerate(folds):
             estimator = make_estimator(
                 family,
                 params,
@@ -363,14 +385,9 @@ def cv_objective(
                 n_estimators=budget.max_boosting_rounds if boosted else None,
                 early_stopping_rounds=budget.early_stopping_rounds if boosted else None,
             )
-            eval_set = (X[valid_idx], y[valid_idx]) if boosted else None
+            eval_set = (X[stop_idx], y[stop_idx]) if stop_idx is not None else None
             best = _fit(
-                family,
-                estimator,
-                X[train_idx],
-                y[train_idx],
-                eval_set,
-                budget.early_stopping_rounds,
+                family, estimator, X[fit_idx], y[fit_idx], eval_set, budget.early_stopping_rounds
             )
             if best is not None:
                 rounds.append(best)
@@ -380,12 +397,27 @@ def cv_objective(
             trial.report(float(np.mean(scores)), step=k)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after fold {k + 1}: {np.mean(scores):.4f}")
+            if (
+                deadline is not None
+                and time.monotonic() > deadline
+                and k + 1 < len(folds)
+                and _has_complete_trial(trial)
+            ):
+                raise optuna.TrialPruned(f"time budget spent after fold {k + 1}")
         if rounds:
             trial.set_user_attr("best_rounds", rounds)
         trial.set_user_attr("fold_auc", scores)
         return float(np.mean(scores))
 
     return objective
+
+
+def _has_complete_trial(trial: Any) -> bool:
+    import optuna
+
+    return any(
+        t.state == optuna.trial.TrialState.COMPLETE for t in trial.study.get_trials(deepcopy=False)
+    )
 
 
 def tune(
@@ -408,7 +440,7 @@ def tune(
     start = time.perf_counter()
     if remaining:
         study.optimize(
-            cv_objective(family, X, y, budget, seed),
+            cv_objective(family, X, y, budget, seed, deadline=time.monotonic() + budget.timeout_s),
             n_trials=remaining,
             timeout=budget.timeout_s,
             callbacks=list(callbacks),

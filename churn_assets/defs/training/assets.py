@@ -279,6 +279,7 @@ def champion_candidate(
                 "threshold": choice.threshold,
                 "f1_threshold": choice.f1_threshold,
                 "expected_profit_validation": choice.expected_profit,
+                "realised_profit_validation": choice.realised_profit,
                 "profit_per_customer": choice.profit_per_customer,
                 "offer_rate": choice.offer_rate,
             }
@@ -310,7 +311,8 @@ def champion_candidate(
             "threshold": choice.threshold,
             "f1_optimal_threshold": choice.f1_threshold,
             "break_even_probability": round(costs.break_even_probability, 4),
-            "validation_profit": round(choice.expected_profit, 2),
+            "validation_expected_profit": round(choice.expected_profit, 2),
+            "validation_realised_profit": round(choice.realised_profit, 2),
             "validation_profit_per_customer": round(choice.profit_per_customer, 4),
             "offer_rate": round(choice.offer_rate, 4),
             **{f"validation_{k}": round(v, 4) for k, v in metrics.items()},
@@ -333,10 +335,13 @@ def _profit_plot(curve, choice) -> bytes:
     from churn_assets.lib.eda import figure_png
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(curve["threshold"], curve["profit"], color="#4c72b0", label="profit (validation)")
+    ax.plot(curve["threshold"], curve["expected_profit"], color="#4c72b0", label="expected profit")
+    ax.plot(
+        curve["threshold"], curve["profit"], color="#8172b2", alpha=0.5, label="realised profit"
+    )
     ax.axvline(choice.threshold, color="#c44e52", linestyle="--", label="profit-optimal")
     ax.axvline(choice.f1_threshold, color="#55a868", linestyle=":", label="F1-optimal")
     ax.set_xlabel("decision threshold")
-    ax.set_ylabel("realised profit")
+    ax.set_ylabel("profit on validation rows")
     ax.legend(fontsize=8)
     return figure_png(fig)
