@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(CHURN_HOME)/dagster
 # where PYTHONDONTWRITEBYTECODE is set.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help uv install demo test lint format ui bench clean
+.PHONY: help uv install demo test lint format ui mlflow bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,10 +44,16 @@ format: install  ## Apply ruff fixes and formatting
 ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 	$(UV) run --frozen dg dev --host 127.0.0.1 --port 3000
 
-bench: install  ## Run the benchmarks (1M rows; several minutes)
+mlflow: install  ## Open the MLflow UI on http://127.0.0.1:5000 (local store under CHURN_HOME)
+	$(UV) run --frozen mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri "sqlite:///$(CHURN_HOME)/mlflow/mlflow.db"
+
+bench: install  ## Run the benchmarks (about 20 minutes)
 	$(UV) run --frozen python benchmarks/simulator.py
 	$(UV) run --frozen python benchmarks/pipeline.py
 	$(UV) run --frozen python benchmarks/definitions_load.py
+	$(UV) run --frozen python benchmarks/threads.py
+	$(UV) run --frozen python benchmarks/model_quality.py
 
 clean:  ## Delete all platform state (CHURN_HOME)
 	rm -rf "$(CHURN_HOME)"

@@ -77,6 +77,21 @@ PRESETS: dict[str, TuningBudget] = {
 }
 
 
+def tuning_budget(preset: str = "demo", **overrides: Any) -> TuningBudget:
+    """A preset's budget with the given fields replaced (``None`` values are ignored).
+
+    Raises:
+        ValueError: for an unknown preset or field.
+    """
+    import dataclasses
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown tuning preset {preset!r}; choose from {sorted(PRESETS)}")
+    return dataclasses.replace(
+        PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}
+    )
+
+
 @dataclass
 class TuningResult:
     """The outcome of one family's search."""

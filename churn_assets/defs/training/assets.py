@@ -57,7 +57,6 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
         from churn_assets.lib.hashing import frame_hash
         from churn_assets.lib.tracking import log_dataset, log_model, run_url, trial_logger
         from churn_assets.lib.training import (
-            PRESETS,
             TrainingDataError,
             TunedModel,
             check_training_data,
@@ -65,22 +64,17 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
             study_name,
             study_storage,
             tune,
+            tuning_budget,
         )
         from churn_assets.metadata import markdown
 
         contract = platform.contract()
-        budget = dataclasses.replace(
-            PRESETS[config.preset],
+        budget = tuning_budget(
+            config.preset,
             threads=config.threads,
-            **{
-                k: v
-                for k, v in {
-                    "n_trials": config.n_trials,
-                    "timeout_s": config.timeout_s,
-                    "cv_folds": config.cv_folds,
-                }.items()
-                if v is not None
-            },
+            n_trials=config.n_trials,
+            timeout_s=config.timeout_s,
+            cv_folds=config.cv_folds,
         )
         columns = model_input_columns(contract)
         X_train = train_set[columns]
@@ -113,13 +107,10 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
             mlflow_lib.log_params({f"budget.{k}": v for k, v in dataclasses.asdict(budget).items()})
 
             def progress(study, trial) -> None:
-                context.log.info(
-                    f"{family} trial {trial.number}: {trial.state.name} "
-                    f"{'' if trial.value is None else f'cv_auc={trial.value:.4f}'} "
-                    f"(best {study.best_value:.4f})"
-                    if any(t.value is not None for t in study.trials)
-                    else f"{family} trial {trial.number}: {trial.state.name}"
-                )
+                values = [t.value for t in study.get_trials(deepcopy=False) if t.value is not None]
+                value = "" if trial.value is None else f" cv_auc={trial.value:.4f}"
+                best = f" (best {max(values):.4f})" if values else ""
+                context.log.info(f"{family} trial {trial.number}: {trial.state.name}{value}{best}")
 
             try:
                 result = tune(
