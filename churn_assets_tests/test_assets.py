@@ -25,7 +25,7 @@ ALL_ASSETS = [
     "feature_preprocessor",
     "eda_report",
 ]
-TRAINING = [f"tuned_{f}" for f in FAMILIES] + ["champion_candidate"]
+TRAINING = [f"tuned_{f}" for f in FAMILIES] + ["champion_candidate", "evaluation_report"]
 # Tests tune with a tiny budget; `make demo` uses the "demo" preset.
 FAST_TUNING = {"n_trials": 2, "timeout_s": 30, "cv_folds": 2}
 
@@ -75,7 +75,7 @@ def test_definitions_load() -> None:
         "no_customer_in_two_splits",
     } <= check_names
     groups = {graph.get(dg.AssetKey(k)).group_name for k in ALL_ASSETS + TRAINING}
-    assert groups == {"ingestion", "features", "exploration", "training"}
+    assert groups == {"ingestion", "features", "exploration", "training", "evaluation"}
     assert defs.resolve_job_def("churn_pipeline") is not None
 
 

@@ -177,3 +177,25 @@ def test_tracking_server_uri(mlflow_server: str, monkeypatch: pytest.MonkeyPatch
     mlflow.set_tracking_uri(mlflow_server)
     info = mlflow.models.get_model_info(meta["mlflow_model_uri"])
     assert info.signature is not None
+
+
+@pytest.mark.slow
+def test_evaluation_report(trained) -> None:
+    home, mats, _ = trained
+    meta = mats["evaluation_report"]
+    champion = mats["champion_candidate"]
+    assert Path(meta["report"]).is_file()
+    assert meta["mlflow_run_id"] == champion["mlflow_run_id"]
+    test = pd.read_parquet(home / "storage" / "test_set.parquet")
+    assert meta["test_rows"] == len(test)
+    model = joblib.load(home / "storage" / "champion_candidate.joblib")
+    from sklearn.metrics import roc_auc_score
+
+    expected = roc_auc_score(test[TARGET_COL], model.predict_proba(test))
+    assert meta["test_roc_auc"] == pytest.approx(expected, abs=1e-4)
+    # The same number is on the champion's MLflow run, with the report as an artifact.
+    run = _client(home).get_run(champion["mlflow_run_id"])
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(expected)
+    artifacts = {a.path for a in _client(home).list_artifacts(run.info.run_id, "evaluation")}
+    assert "evaluation/evaluation.html" in artifacts
+    assert "base64" in meta["plot_calibration"]

@@ -1,0 +1,98 @@
+"""Evaluation: the champion candidate measured once on the held-out test rows."""
+
+import dagster as dg
+
+from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
+
+
+class EvaluationConfig(dg.Config):
+    """Bootstrap settings of the evaluation report."""
+
+    n_bootstrap: int = 500
+    seed: int = 42
+
+
+@dg.asset(group_name="evaluation", kinds={"sklearn", "mlflow", "html"}, code_version="1")
+def evaluation_report(
+    context: dg.AssetExecutionContext,
+    config: EvaluationConfig,
+    platform: ChurnPlatform,
+    mlflow: MlflowTracking,
+    champion_candidate,
+    test_set,
+) -> dg.MaterializeResult:
+    """The champion candidate on the held-out test rows: accuracy, precision, recall, F1 (at
+    its decision threshold and at 0.5), ROC-AUC, PR-AUC, Brier and log loss, each with a 95%
+    bootstrap interval; ROC, precision-recall, reliability, confusion matrix, gain/lift and
+    profit plots; metrics per contract slice. One HTML report under CHURN_HOME/reports/
+    evaluation/, the same numbers and plots logged to the champion's MLflow run."""
+    import mlflow as mlflow_lib
+
+    from churn_assets.lib.evaluation import (
+        bootstrap_metrics,
+        make_plots,
+        segment_metrics,
+        write_report,
+    )
+    from churn_assets.lib.features import TARGET_COL
+    from churn_assets.metadata import markdown, png_md
+
+    contract = platform.contract()
+    champion = champion_candidate
+    y = test_set[TARGET_COL].to_numpy()
+    p = champion.predict_proba(test_set)
+    metrics = bootstrap_metrics(
+        y, p, champion.threshold, n_boot=config.n_bootstrap, seed=config.seed
+    )
+    segments = segment_metrics(test_set, y, p, champion.threshold, list(contract.slices))
+    plots = make_plots(y, p, champion.threshold, champion.costs)
+    run_id = champion.mlflow_run_id or "unlogged"
+    folder = platform.reports_dir() / "evaluation" / run_id
+    summary = {
+        "model family": champion.family,
+        "calibration": champion.calibration,
+        "decision threshold": f"{champion.threshold:.4f}",
+        "test rows": f"{len(y):,} ({int(y.sum()):,} churners)",
+        "MLflow run": run_id,
+        "contract": contract.name,
+    }
+    report = write_report(
+        folder / "evaluation.html",
+        f"Evaluation: {champion.family}",
+        summary,
+        metrics,
+        segments,
+        plots,
+    )
+    for name, png in plots.pngs.items():
+        (folder / f"{name}.png").write_bytes(png)
+    metrics.to_csv(folder / "metrics.csv", index=False)
+    segments.to_csv(folder / "segments.csv", index=False)
+
+    if champion.mlflow_run_id:
+        mlflow.setup(platform.home_path)
+        with mlflow_lib.start_run(run_id=champion.mlflow_run_id):
+            mlflow_lib.log_metrics(
+                {
+                    f"test_{row.metric.replace('@', '_at_')}": float(row.value)
+                    for row in metrics.itertuples()
+                    if row.value == row.value  # NaN (a single-class slice) is not a metric
+                }
+            )
+            mlflow_lib.log_artifacts(str(folder), artifact_path="evaluation")
+    context.log.info(f"Evaluation report: {report}")
+    values = metrics.set_index("metric")
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.path(str(report)),
+            "test_rows": len(y),
+            **{
+                f"test_{name.replace('@', '_at_')}": round(float(values.loc[name, "value"]), 4)
+                for name in ("roc_auc", "pr_auc", "brier", "f1@threshold", "accuracy@threshold")
+            },
+            "metrics": markdown(metrics.round(4)),
+            "segments": markdown(segments.round(4)) if len(segments) else "none",
+            **{f"plot_{name}": png_md(png, name) for name, png in plots.pngs.items()},
+            "mlflow_run_id": run_id,
+        }
+    )
