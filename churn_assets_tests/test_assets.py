@@ -25,7 +25,11 @@ ALL_ASSETS = [
     "feature_preprocessor",
     "eda_report",
 ]
-TRAINING = [f"tuned_{f}" for f in FAMILIES] + ["champion_candidate", "evaluation_report"]
+TRAINING = [f"tuned_{f}" for f in FAMILIES] + [
+    "champion_candidate",
+    "evaluation_report",
+    "fairness_report",
+]
 # Tests tune with a tiny budget; `make demo` uses the "demo" preset.
 FAST_TUNING = {"n_trials": 2, "timeout_s": 30, "cv_folds": 2}
 

@@ -82,3 +82,23 @@ def test_plots_and_report(scored, tmp_path: Path) -> None:
     text = page.read_text()
     assert text.count("data:image/png;base64,") == 6
     assert "roc_auc" in text and "ci_low" in text
+
+
+def test_fairness_measures_known_disparities() -> None:
+    from churn_assets.lib.fairness import assess
+
+    # Group a: offers to everyone; group b: offers to no one. Same labels in both.
+    frame = pd.DataFrame({"gender": ["a"] * 4 + ["b"] * 4, "other": ["x"] * 8})
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    decision = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    result = assess(frame, y, decision, ["gender", "missing"], 0.1, 0.1)
+    summary = result.summary.set_index("attribute")
+    assert summary.loc["gender", "demographic_parity_difference"] == 1.0
+    assert summary.loc["gender", "equalized_odds_difference"] == 1.0
+    assert not result.passed
+    by_group = result.by_group.set_index("group")
+    assert by_group.loc["a", "selection_rate"] == 1.0 and by_group.loc["b", "tpr"] == 0.0
+    fair = assess(frame, y, np.array([1, 0, 1, 0, 1, 0, 1, 0]), ["gender"], 0.1, 0.1)
+    assert fair.passed
+    with pytest.raises(ValueError, match="none of the sensitive"):
+        assess(frame, y, decision, ["age"])

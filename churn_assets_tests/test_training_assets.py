@@ -199,3 +199,13 @@ def test_evaluation_report(trained) -> None:
     artifacts = {a.path for a in _client(home).list_artifacts(run.info.run_id, "evaluation")}
     assert "evaluation/evaluation.html" in artifacts
     assert "base64" in meta["plot_calibration"]
+
+
+@pytest.mark.slow
+def test_fairness_report(trained) -> None:
+    _, mats, _ = trained
+    meta = mats["fairness_report"]
+    for attribute in ("gender", "SeniorCitizen"):
+        assert 0.0 <= meta[f"{attribute}_dp_difference"] <= 1.0
+        assert 0.0 <= meta[f"{attribute}_eo_difference"] <= 1.0
+    assert isinstance(meta["within_limits"], bool)

@@ -96,3 +96,53 @@ def evaluation_report(
             "mlflow_run_id": run_id,
         }
     )
+
+
+class FairnessConfig(dg.Config):
+    """Limits on group disparities of the offer decision (absolute differences in rates)."""
+
+    max_demographic_parity_difference: float = 0.10
+    max_equalized_odds_difference: float = 0.10
+
+
+@dg.asset(group_name="evaluation", kinds={"fairlearn"}, code_version="1")
+def fairness_report(
+    config: FairnessConfig,
+    platform: ChurnPlatform,
+    champion_candidate,
+    test_set,
+) -> dg.MaterializeResult:
+    """Fairness of the champion's offer decisions on the test rows across the contract's
+    sensitive attributes (built-in: gender, SeniorCitizen): selection rate, TPR and FPR per
+    group (fairlearn MetricFrame), demographic parity and equalized odds differences against
+    the configured limits."""
+    from churn_assets.lib.fairness import assess
+    from churn_assets.lib.features import TARGET_COL
+    from churn_assets.metadata import markdown
+
+    contract = platform.contract()
+    champion = champion_candidate
+    result = assess(
+        test_set,
+        test_set[TARGET_COL].to_numpy(),
+        champion.predict(test_set),
+        list(contract.sensitive),
+        config.max_demographic_parity_difference,
+        config.max_equalized_odds_difference,
+    )
+    summary = result.summary.set_index("attribute")
+    return dg.MaterializeResult(
+        metadata={
+            "within_limits": result.passed,
+            **{
+                f"{attribute}_{short}": round(float(summary.loc[attribute, column]), 4)
+                for attribute in summary.index
+                for short, column in (
+                    ("dp_difference", "demographic_parity_difference"),
+                    ("eo_difference", "equalized_odds_difference"),
+                )
+            },
+            "summary": markdown(result.summary.round(4)),
+            "by_group": markdown(result.by_group.round(4)),
+        }
+    )
