@@ -29,6 +29,7 @@ TRAINING = [f"tuned_{f}" for f in FAMILIES] + [
     "champion_candidate",
     "evaluation_report",
     "fairness_report",
+    "explanations",
 ]
 # Tests tune with a tiny budget; `make demo` uses the "demo" preset.
 FAST_TUNING = {"n_trials": 2, "timeout_s": 30, "cv_folds": 2}

@@ -209,3 +209,16 @@ def test_fairness_report(trained) -> None:
         assert 0.0 <= meta[f"{attribute}_dp_difference"] <= 1.0
         assert 0.0 <= meta[f"{attribute}_eo_difference"] <= 1.0
     assert isinstance(meta["within_limits"], bool)
+
+
+@pytest.mark.slow
+def test_explanations(trained, contract: DataContract) -> None:
+    home, mats, _ = trained
+    meta = mats["explanations"]
+    assert meta["explainer"] in ("tree", "linear")
+    assert meta["explained_rows"] > 0
+    assert "base64" in meta["plot_beeswarm"]
+    # Reasons are in contract fields (or engineered features), never encoded columns.
+    assert "categorical__" not in meta["example_reasons"]
+    top = meta["top_features"]
+    assert any(field in top for field in contract.feature_columns)

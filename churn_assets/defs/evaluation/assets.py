@@ -146,3 +146,86 @@ def fairness_report(
             "by_group": markdown(result.by_group.round(4)),
         }
     )
+
+
+class ExplanationConfig(dg.Config):
+    """How many rows SHAP explains (a bounded sample keeps the cost flat as data grows)."""
+
+    sample_rows: int = 500
+    background_rows: int = 200
+    seed: int = 42
+
+
+@dg.asset(group_name="evaluation", kinds={"shap", "mlflow"}, code_version="1")
+def explanations(
+    context: dg.AssetExecutionContext,
+    config: ExplanationConfig,
+    platform: ChurnPlatform,
+    mlflow: MlflowTracking,
+    champion_candidate,
+    train_set,
+    test_set,
+) -> dg.MaterializeResult:
+    """SHAP explanations of the champion per contract field (one-hot columns summed back to
+    their field): global importance and a beeswarm on a bounded sample of test rows, and
+    example per-customer top reasons (the same `FieldExplainer.top_reasons` that serving and
+    batch scoring use)."""
+    import mlflow as mlflow_lib
+
+    from churn_assets.lib.explain import (
+        FieldExplainer,
+        beeswarm_png,
+        global_importance,
+        importance_png,
+    )
+    from churn_assets.metadata import markdown, png_md
+
+    champion = champion_candidate
+    columns = champion.input_columns
+    explainer = FieldExplainer(
+        champion.model, train_set[columns], config.background_rows, config.seed
+    )
+    sample = test_set.sample(n=min(config.sample_rows, len(test_set)), random_state=config.seed)
+    contributions = explainer.contributions(sample[columns])
+    importance = global_importance(contributions)
+    pngs = {
+        "importance": importance_png(importance),
+        "beeswarm": beeswarm_png(contributions, sample[columns]),
+    }
+    examples = sample.head(5)
+    reasons = explainer.top_reasons(examples[columns])
+    import pandas as pd
+
+    reason_rows = pd.DataFrame(
+        [
+            {
+                "customer": customer,
+                "rank": rank + 1,
+                "feature": r["feature"],
+                "value": str(r["value"]),
+                "contribution": round(r["contribution"], 4),
+            }
+            for customer, row in zip(examples[platform.contract().id_column], reasons, strict=True)
+            for rank, r in enumerate(row)
+        ]
+    )
+    folder = platform.reports_dir() / "explanations" / (champion.mlflow_run_id or "unlogged")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, png in pngs.items():
+        (folder / f"{name}.png").write_bytes(png)
+    importance.to_csv(folder / "global_importance.csv", index=False)
+    if champion.mlflow_run_id:
+        mlflow.setup(platform.home_path)
+        with mlflow_lib.start_run(run_id=champion.mlflow_run_id):
+            mlflow_lib.log_artifacts(str(folder), artifact_path="explanations")
+    context.log.info(f"Top fields: {', '.join(importance['feature'].head(5))}")
+    return dg.MaterializeResult(
+        metadata={
+            "explainer": explainer.kind,
+            "explained_rows": len(sample),
+            "top_features": markdown(importance.head(10).round(4)),
+            "example_reasons": markdown(reason_rows),
+            "plot_importance": png_md(pngs["importance"], "importance"),
+            "plot_beeswarm": png_md(pngs["beeswarm"], "beeswarm"),
+        }
+    )

@@ -1,0 +1,179 @@
+"""SHAP explanations in the language of the data contract.
+
+Models see one-hot encoded, scaled columns; people think in contract fields. Contributions
+are computed on the encoded columns (TreeExplainer for the tree families, LinearExplainer for
+logistic regression, on the model's log-odds) and summed back to the field each encoded column
+came from, so a reason reads "Contract = Month-to-month: +0.82", not five one-hot columns.
+
+Calibration (sigmoid or isotonic) is a monotone map applied after the model, so it changes
+probabilities but not which fields push a score up or down; explanations are of the
+uncalibrated pipeline. Cost is bounded: the background and the explained rows are samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_BACKGROUND_ROWS = 200
+
+
+def unwrap_pipeline(model: Any) -> Any:
+    """The sklearn ``Pipeline`` inside a calibrated model (or the model itself)."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    if isinstance(model, CalibratedClassifierCV):
+        inner = model.calibrated_classifiers_[0].estimator
+        return getattr(inner, "estimator", inner)  # FrozenEstimator keeps it in .estimator
+    return model
+
+
+def encoded_sources(preprocessor: Any) -> list[str]:
+    """For each column the preprocessing outputs, the field (or engineered feature) it
+    came from."""
+    encode = preprocessor.named_steps["encode"]
+    sources: list[str] = []
+    for name, transformer, columns in encode.transformers_:
+        if name == "remainder" or transformer == "drop":
+            continue
+        if name == "categorical":
+            onehot = transformer.named_steps["onehot"]
+            for column, categories in zip(columns, onehot.categories_, strict=True):
+                sources.extend([column] * len(categories))
+        else:
+            sources.extend(columns)
+    return sources
+
+
+class FieldExplainer:
+    """SHAP contributions per contract field for one fitted pipeline.
+
+    Args:
+        model: a fitted pipeline (preprocess -> model) or a calibrated wrapper of one.
+        background: rows of contract fields used as the reference distribution.
+        max_background: at most this many background rows (sampled).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        background: pd.DataFrame,
+        max_background: int = DEFAULT_BACKGROUND_ROWS,
+        seed: int = 0,
+    ):
+        import shap
+
+        self.pipeline = unwrap_pipeline(model)
+        self.preprocessor = self.pipeline.named_steps["preprocess"]
+        self.estimator = self.pipeline.named_steps["model"]
+        self.sources = encoded_sources(self.preprocessor)
+        self.fields = list(dict.fromkeys(self.sources))
+        sample = background.sample(n=min(max_background, len(background)), random_state=seed)
+        reference = self.preprocessor.transform(sample)
+        if hasattr(self.estimator, "coef_"):
+            self._explainer = shap.LinearExplainer(
+                self.estimator, shap.maskers.Independent(reference)
+            )
+            self.kind = "linear"
+        else:
+            self._explainer = shap.TreeExplainer(self.estimator)
+            self.kind = "tree"
+        # Column i of the encoded matrix adds into field column group[i].
+        self._group = np.array([self.fields.index(s) for s in self.sources])
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows x contract fields: each field's contribution to the log-odds."""
+        encoded = self.preprocessor.transform(frame)
+        if self.kind == "linear":
+            values = self._explainer(encoded).values
+        else:
+            values = np.asarray(self._explainer.shap_values(encoded))
+            if values.ndim == 3:  # (rows, columns, classes) for sklearn forests
+                values = values[:, :, 1]
+        summed = np.zeros((len(frame), len(self.fields)))
+        np.add.at(summed.T, self._group, values.T)
+        return pd.DataFrame(summed, columns=self.fields, index=frame.index)
+
+    def top_reasons(self, frame: pd.DataFrame, k: int = 3) -> list[list[dict[str, Any]]]:
+        """For each row, the ``k`` fields that push its churn score up the most.
+
+        Returns:
+            Per row, a list of ``{"feature", "value", "contribution"}`` (largest first);
+            the value is the row's own value of that field (engineered features included).
+        """
+        contributions = self.contributions(frame)
+        shown = self.preprocessor.named_steps["engineer"].transform(frame)
+        order = np.argsort(-contributions.to_numpy(), axis=1)[:, :k]
+        reasons = []
+        for row, top in enumerate(order):
+            reasons.append(
+                [
+                    {
+                        "feature": self.fields[j],
+                        "value": _plain(shown.iloc[row][self.fields[j]]),
+                        "contribution": float(contributions.iat[row, j]),
+                    }
+                    for j in top
+                ]
+            )
+        return reasons
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly scalar."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def global_importance(contributions: pd.DataFrame) -> pd.DataFrame:
+    """Mean |contribution| per field, largest first."""
+    importance = contributions.abs().mean().sort_values(ascending=False)
+    return importance.rename_axis("feature").reset_index(name="mean_abs_shap")
+
+
+def beeswarm_png(contributions: pd.DataFrame, frame: pd.DataFrame, top: int = 15) -> bytes:
+    """SHAP's beeswarm of the top fields (numeric fields coloured by value)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    from churn_assets.lib.eda import figure_png
+
+    fields = global_importance(contributions)["feature"].head(top).tolist()
+    data = np.column_stack(
+        [
+            pd.to_numeric(frame[f], errors="coerce").to_numpy(dtype=float)
+            if f in frame and pd.api.types.is_numeric_dtype(frame[f])
+            else np.full(len(frame), np.nan)
+            for f in fields
+        ]
+    )
+    explanation = shap.Explanation(
+        values=contributions[fields].to_numpy(), data=data, feature_names=fields
+    )
+    shap.plots.beeswarm(explanation, max_display=top, show=False)
+    fig = plt.gcf()
+    fig.set_size_inches(7, 0.35 * len(fields) + 1.5)
+    return figure_png(fig)
+
+
+def importance_png(importance: pd.DataFrame, top: int = 15) -> bytes:
+    """Bar chart of global importance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from churn_assets.lib.eda import figure_png
+
+    shown = importance.head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(shown) + 1))
+    ax.barh(shown["feature"], shown["mean_abs_shap"], color="#4c72b0")
+    ax.set_xlabel("mean |SHAP| (log-odds)")
+    ax.set_title("Global feature importance")
+    return figure_png(fig)
