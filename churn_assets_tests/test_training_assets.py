@@ -213,7 +213,7 @@ def test_fairness_report(trained) -> None:
 
 @pytest.mark.slow
 def test_explanations(trained, contract: DataContract) -> None:
-    home, mats, _ = trained
+    _, mats, _ = trained
     meta = mats["explanations"]
     assert meta["explainer"] in ("tree", "linear")
     assert meta["explained_rows"] > 0

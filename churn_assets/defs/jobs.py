@@ -6,7 +6,9 @@ churn_pipeline = dg.define_asset_job(
     "churn_pipeline",
     # Sources included: the run first observes customer_source, recording the data version
     # that raw_customers was built from.
-    selection=dg.AssetSelection.all(include_sources=True),
+    # champion_rollback is an operator action with its own job, never part of a normal run.
+    selection=dg.AssetSelection.all(include_sources=True)
+    - dg.AssetSelection.assets("champion_rollback"),
     description="Materialize every asset (and run every check) from the current data source.",
     # Two cores: two steps at a time. Each step is its own process, so a crashing library
     # cannot take the run down with it.

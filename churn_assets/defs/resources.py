@@ -33,6 +33,7 @@ class ChurnPlatform(dg.ConfigurableResource):
     home: str = settings.DEFAULT_HOME
     data_uri: str = "sim://default"
     contract_path: str = ""
+    registered_model: str = "churn-model"  # name in the MLflow Model Registry
 
     _contract: Any = PrivateAttr(default=None)
 

@@ -1,0 +1,216 @@
+"""Registry: register each champion candidate, let the gate decide, keep rollback one step away."""
+
+import getpass
+from typing import Literal
+
+import dagster as dg
+
+from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
+
+GROUP = "registry"
+GATE_CHECKS = ("gate_quality_floors", "gate_no_regression", "gate_fairness")
+
+
+def _actor(configured: str) -> str:
+    if configured:
+        return configured
+    try:
+        return getpass.getuser()
+    except OSError:  # no user name in some containers
+        return "dagster"
+
+
+class GateConfig(dg.Config):
+    """The promotion gate: mode, floors, regression margin, fairness limits."""
+
+    mode: Literal["enforce", "dry_run", "force"] = "enforce"
+    reason: str = ""  # required for force; recorded in every mode
+    actor: str = ""  # who decided; default: the OS user running the step
+    min_roc_auc: float = 0.75
+    min_pr_auc: float = 0.30
+    max_brier: float = 0.20
+    regression_margin: float = 0.01
+    n_bootstrap: int = 500
+    max_demographic_parity_difference: float = 0.10
+    max_equalized_odds_difference: float = 0.10
+    seed: int = 42
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"mlflow"},
+    code_version="1",
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="promotion_decision", blocking=True, description=text)
+        for name, text in zip(
+            GATE_CHECKS,
+            (
+                "Test ROC-AUC and PR-AUC at least, Brier at most, the configured floors.",
+                "Not worse than the current champion by more than the margin (paired bootstrap).",
+                "Demographic parity and equalized odds differences within limits.",
+            ),
+            strict=True,
+        )
+    ],
+)
+def promotion_decision(
+    context: dg.AssetExecutionContext,
+    config: GateConfig,
+    platform: ChurnPlatform,
+    mlflow: MlflowTracking,
+    champion_candidate,
+    test_set,
+):
+    """Register the champion candidate (alias `challenger`), run the gate on the test rows
+    against the current `champion`, and in `enforce` mode move `champion` only if every
+    criterion passes (`dry_run`: decide, change nothing; `force`: override, reason
+    required). Every decision is recorded here, as tags on the model version, and on the
+    candidate's MLflow run."""
+    import mlflow as mlflow_lib
+    import numpy as np
+
+    from churn_assets.lib import gate, registry
+    from churn_assets.lib.champion import score_metrics
+    from churn_assets.lib.fairness import assess
+    from churn_assets.lib.features import TARGET_COL
+    from churn_assets.metadata import markdown
+
+    if config.mode == "force" and not config.reason.strip():
+        raise dg.Failure("mode 'force' overrides the gate and requires a `reason` in the config")
+    contract = platform.contract()
+    champion = champion_candidate
+    if not champion.mlflow_model_uri:
+        raise dg.Failure("the champion candidate was not logged to MLflow; cannot register it")
+    mlflow.setup(platform.home_path)
+    name = platform.registered_model
+    actor = _actor(config.actor)
+
+    y = test_set[TARGET_COL].to_numpy()
+    p = champion.predict_proba(test_set)
+    current = registry.version_by_alias(name, registry.CHAMPION)
+    p_current = None
+    if current is not None:
+        model = mlflow_lib.sklearn.load_model(f"models:/{name}@{registry.CHAMPION}")
+        p_current = np.asarray(model.predict_proba(test_set[champion.input_columns]))[:, 1]
+    version = registry.register_challenger(
+        champion.mlflow_model_uri,
+        name,
+        {"family": champion.family, "dagster.run_id": context.run.run_id},
+    )
+    limits = gate.Floors(config.min_roc_auc, config.min_pr_auc, config.max_brier)
+    fairness = assess(
+        test_set,
+        y,
+        champion.predict(test_set),
+        list(contract.sensitive),
+        config.max_demographic_parity_difference,
+        config.max_equalized_odds_difference,
+    )
+    groups = {
+        "gate_quality_floors": gate.floors(score_metrics(y, p), limits),
+        "gate_no_regression": [
+            gate.no_regression(
+                y, p, p_current, config.regression_margin, config.n_bootstrap, config.seed
+            )
+        ],
+        "gate_fairness": gate.fairness(fairness.summary.to_dict("records")),
+    }
+    criteria = [c for group in groups.values() for c in group]
+    decision = gate.decide(criteria, config.mode, config.reason)
+    move = None
+    if decision.promote:
+        move = registry.promote(name, version, actor, decision.reason, decision.as_dict())
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for key, value in {
+        "gate_outcome": decision.outcome,
+        "gate_mode": decision.mode,
+        "gate_reason": decision.reason,
+        "gate_actor": actor,
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
+    if champion.mlflow_run_id:
+        with mlflow_lib.start_run(run_id=champion.mlflow_run_id):
+            mlflow_lib.log_dict(decision.as_dict(), "promotion_decision.json")
+    context.log.info(
+        f"Gate ({decision.mode}): {decision.outcome} — {name} v{version}; {decision.reason}"
+    )
+    import pandas as pd
+
+    table = pd.DataFrame([c.__dict__ for c in criteria])
+    yield dg.MaterializeResult(
+        metadata={
+            "outcome": decision.outcome,
+            "mode": decision.mode,
+            "reason": decision.reason,
+            "actor": actor,
+            "registered_model": name,
+            "challenger_version": version,
+            "champion_before": str(current.version) if current is not None else "none",
+            "champion_after": move.to_version
+            if move
+            else (str(current.version) if current is not None else "none"),
+            "criteria": markdown(table.round(4)),
+        }
+    )
+    for check_name, group in groups.items():
+        failed = [c.name for c in group if not c.passed]
+        yield dg.AssetCheckResult(
+            check_name=check_name,
+            asset_key="promotion_decision",
+            passed=not failed,
+            metadata={
+                c.name: dg.MetadataValue.json(
+                    {"value": round(c.value, 4), "threshold": c.threshold, "passed": c.passed}
+                )
+                for c in group
+            },
+            description=("; ".join(c.detail for c in group))
+            + (f" — failed: {failed}" if failed else ""),
+        )
+
+
+class RollbackConfig(dg.Config):
+    """Why the champion is being rolled back (required) and by whom."""
+
+    reason: str
+    actor: str = ""
+
+
+@dg.asset(group_name=GROUP, kinds={"mlflow"}, code_version="1")
+def champion_rollback(
+    context: dg.AssetExecutionContext,
+    config: RollbackConfig,
+    platform: ChurnPlatform,
+    mlflow: MlflowTracking,
+) -> dg.MaterializeResult:
+    """Move the `champion` alias back to the version the current champion replaced, with who,
+    when and why recorded on both versions. Run it with the `rollback_champion` job."""
+    from churn_assets.lib import registry
+
+    if not config.reason.strip():
+        raise dg.Failure("a rollback needs a `reason`")
+    mlflow.setup(platform.home_path)
+    try:
+        move = registry.rollback(platform.registered_model, _actor(config.actor), config.reason)
+    except registry.RegistryError as exc:
+        raise dg.Failure(str(exc)) from exc
+    context.log.info(f"Rolled back {move.name}: v{move.from_version} -> v{move.to_version}")
+    return dg.MaterializeResult(
+        metadata={
+            "registered_model": move.name,
+            "from_version": move.from_version or "none",
+            "to_version": move.to_version,
+            "actor": move.actor,
+            "reason": move.reason,
+            "at": move.at,
+        }
+    )
+
+
+rollback_champion = dg.define_asset_job(
+    "rollback_champion",
+    selection=[champion_rollback],
+    description="Move the `champion` alias back to the previous champion (config: reason).",
+)
