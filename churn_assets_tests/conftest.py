@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +16,16 @@ TELCO_CSV = REPO_ROOT.parent / "shared" / "data" / "telco_customer_churn.csv"
 
 
 @pytest.fixture(autouse=True)
-def churn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def churn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own CHURN_HOME and default source/contract variables."""
     home = tmp_path / "churn_home"
     monkeypatch.setenv("CHURN_HOME", str(home))
     for var in ("CHURN_DATA_URI", "CHURN_CONTRACT", "CHURN_STORAGE_URI"):
         monkeypatch.delenv(var, raising=False)
-    return home
+    # mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; never let it outlive a test.
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield home
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 @pytest.fixture(scope="session")

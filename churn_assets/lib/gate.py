@@ -2,7 +2,9 @@
 
 Criteria, each measured on the same held-out test rows:
 
-* **Absolute floors**: ROC-AUC and PR-AUC at least, Brier score at most, a configured value.
+* **Absolute floors**: ROC-AUC at least a floor, PR-AUC at least a multiple of the positive
+  rate (a random model's PR-AUC, so the floor means the same on a 10% or a 27% churn rate),
+  Brier score at most a ceiling.
 * **No significant regression**: the challenger's ROC-AUC minus the current champion's, with
   a paired bootstrap (same resampled rows for both); the challenger fails when the whole 95%
   interval lies below ``-margin``, i.e. it is worse by more than the margin with confidence.
@@ -28,8 +30,8 @@ Mode = Literal["enforce", "dry_run", "force"]
 class Floors:
     """Absolute quality floors on the test rows."""
 
-    min_roc_auc: float = 0.75
-    min_pr_auc: float = 0.30
+    min_roc_auc: float = 0.70
+    min_pr_auc_lift: float = 2.0  # PR-AUC at least this many times the positive rate
     max_brier: float = 0.20
 
 
@@ -71,8 +73,9 @@ class Decision:
         }
 
 
-def floors(metrics: dict[str, float], limits: Floors) -> list[Criterion]:
-    """The absolute-floor criteria."""
+def floors(metrics: dict[str, float], limits: Floors, positive_rate: float) -> list[Criterion]:
+    """The absolute-floor criteria (the PR-AUC floor scales with the positive rate)."""
+    min_pr_auc = min(limits.min_pr_auc_lift * positive_rate, 1.0)
     return [
         Criterion(
             "roc_auc_floor",
@@ -83,10 +86,10 @@ def floors(metrics: dict[str, float], limits: Floors) -> list[Criterion]:
         ),
         Criterion(
             "pr_auc_floor",
-            metrics["pr_auc"] >= limits.min_pr_auc,
+            metrics["pr_auc"] >= min_pr_auc,
             metrics["pr_auc"],
-            limits.min_pr_auc,
-            "test PR-AUC at least the floor",
+            min_pr_auc,
+            f"test PR-AUC at least {limits.min_pr_auc_lift}x the churn rate",
         ),
         Criterion(
             "brier_ceiling",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.metadata
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,10 +37,12 @@ _MODEL_REQUIREMENTS = (
 
 
 def default_tracking_uri(home: Path) -> str:
-    """SQLite under ``home/mlflow`` (``MLFLOW_TRACKING_URI`` wins when set)."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
+    """SQLite under ``home/mlflow``.
+
+    ``MLFLOW_TRACKING_URI`` is deliberately not read here: the resource wires it in when the
+    definitions load, and ``mlflow.set_tracking_uri`` writes that variable into the process
+    environment, so reading it back would let one CHURN_HOME's store leak into another's.
+    """
     folder = home / "mlflow"
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
