@@ -36,7 +36,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
         mp.setenv("CHURN_HOME", str(home))
         mp.setenv("CHURN_DATA_URI", SIM)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        result = run([*INGESTION, *FEATURES, *TRAINING])
+        # The gate has its own tests (test_registry.py); its verdict on 500 simulated
+        # customers is not what these tests are about.
+        result = run([*INGESTION, *FEATURES, *(a for a in TRAINING if a != "promotion_decision")])
         assert result.success
         yield home, materialized(result), result.run_id
 
