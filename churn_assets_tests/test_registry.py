@@ -181,3 +181,35 @@ def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert version.tags["gate_outcome"] == "promoted"
     assert version.tags["previous_champion"] == "1"
     assert version.tags["rollback_reason"] == "bad week"
+
+
+@pytest.mark.slow
+def test_behavioural_check_blocks_downstream(
+    registry_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHURN_HOME", str(registry_home))
+    monkeypatch.setenv("CHURN_DATA_URI", "sim://?customers=900&months=2&seed=6&dirty_rate=0")
+    # An expectation no churn model should meet: a two-year contract must not LOWER risk.
+    impossible = {
+        "directions": [
+            {
+                "field": "Contract",
+                "source": "Month-to-month",
+                "target": "Two year",
+                "expect": "not_decrease",
+            }
+        ]
+    }
+    result = _run(
+        ["champion_candidate", "evaluation_report"],
+        {"champion_candidate_behavioural_tests": {"config": impossible}},
+    )
+    verdict = {e.check_name: e for e in result.get_asset_check_evaluations()}["behavioural_tests"]
+    assert not verdict.passed
+    assert "direction_Contract_Month-to-month_to_Two_year" in verdict.description
+    assert "evaluation_report" not in materialized(result)
+    # With the default expectations the same model passes.
+    default = _run(["champion_candidate", "evaluation_report"])
+    passed = {e.check_name: e.passed for e in default.get_asset_check_evaluations()}
+    assert passed["behavioural_tests"]
+    assert "evaluation_report" in materialized(default)
