@@ -99,26 +99,17 @@ def slice_floors(
     min_rows: int = 100,
 ) -> list[Verdict]:
     """ROC-AUC at least ``min_auc`` on every slice value with enough rows and both classes."""
-    from sklearn.metrics import roc_auc_score
+    from churn_assets.lib.evaluation import segment_metrics
 
-    out = []
-    y = np.asarray(y).astype(int)
-    for column in slices:
-        if column not in frame:
-            continue
-        values = frame[column].astype(str).to_numpy()
-        for value in sorted(set(values)):
-            mask = values == value
-            if mask.sum() < min_rows or not 0 < y[mask].sum() < mask.sum():
-                continue
-            auc = float(roc_auc_score(y[mask], scores[mask]))
-            out.append(
-                Verdict(
-                    f"slice_auc_{column}={value}",
-                    auc >= min_auc,
-                    auc,
-                    min_auc,
-                    f"ROC-AUC on {int(mask.sum())} rows with {column} = {value}",
-                )
-            )
-    return out
+    table = segment_metrics(frame, y, scores, threshold=0.5, slices=slices)
+    return [
+        Verdict(
+            f"slice_auc_{row.slice}={row.value}",
+            bool(row.roc_auc >= min_auc),
+            float(row.roc_auc),
+            min_auc,
+            f"ROC-AUC on {row.rows} rows with {row.slice} = {row.value}",
+        )
+        for row in table.itertuples()
+        if row.rows >= min_rows and row.roc_auc == row.roc_auc  # NaN: a single-class slice
+    ]
