@@ -30,6 +30,7 @@ TRAINING = [f"tuned_{f}" for f in FAMILIES] + [
     "evaluation_report",
     "fairness_report",
     "explanations",
+    "model_card",
     "promotion_decision",
 ]
 # Tests tune with a tiny budget; `make demo` uses the "demo" preset.

@@ -155,6 +155,7 @@ def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) ->
         "gate_quality_floors": True,
         "gate_no_regression": True,
         "gate_fairness": False,
+        "gate_model_card_complete": True,
     }
     assert _champion_version(home) == "1"
 
@@ -181,6 +182,10 @@ def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert version.tags["gate_outcome"] == "promoted"
     assert version.tags["previous_champion"] == "1"
     assert version.tags["rollback_reason"] == "bad week"
+    # The final model card carries the decision and travels with the model version.
+    assert version.tags["model_card"] == "model_card/model_card.md"
+    card = client.download_artifacts(version.run_id, "model_card/model_card.md")
+    assert "**promoted** (enforce)" in Path(card).read_text()
 
 
 @pytest.mark.slow
@@ -213,3 +218,19 @@ def test_behavioural_check_blocks_downstream(
     passed = {e.check_name: e.passed for e in default.get_asset_check_evaluations()}
     assert passed["behavioural_tests"]
     assert "evaluation_report" in materialized(default)
+
+
+def test_segment_regression_is_caught() -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    frame = pd.DataFrame({"Contract": np.where(np.arange(n) % 2 == 0, "A", "B")})
+    p = rng.uniform(size=n)
+    y = (rng.uniform(size=n) < p).astype(int)
+    # Same scores on slice A, noise on slice B: the average hides a broken segment.
+    broken = np.where(frame["Contract"] == "B", rng.uniform(size=n), p)
+    verdict = gate.no_segment_regression(frame, y, broken, p, ["Contract"], margin=0.05)
+    assert not verdict.passed and "Contract = B" in verdict.detail
+    assert gate.no_segment_regression(frame, y, p, p, ["Contract"]).passed
+    assert gate.no_segment_regression(frame, y, p, None, ["Contract"]).passed

@@ -224,3 +224,23 @@ def test_explanations(trained, contract: DataContract) -> None:
     assert "categorical__" not in meta["example_reasons"]
     top = meta["top_features"]
     assert any(field in top for field in contract.feature_columns)
+
+
+@pytest.mark.slow
+def test_model_card_numbers_equal_mlflow(trained) -> None:
+    from churn_assets.lib.model_card import PENDING, missing_sections
+
+    home, mats, _ = trained
+    meta = mats["model_card"]
+    card = joblib.load(home / "storage" / "model_card.joblib")
+    assert meta["missing_sections"] == []
+    assert missing_sections(card) == []
+    assert PENDING in card  # the decision is filled in by the gate
+    assert Path(meta["path"]).is_file()
+    run = _client(home).get_run(mats["champion_candidate"]["mlflow_run_id"])
+    test_metrics = {k: v for k, v in run.data.metrics.items() if k.startswith("test_")}
+    assert len(test_metrics) >= 12
+    for name, value in test_metrics.items():
+        assert f"{round(value, 4)}" in card, (name, value)
+    artifacts = {a.path for a in _client(home).list_artifacts(run.info.run_id, "model_card")}
+    assert "model_card/model_card.md" in artifacts

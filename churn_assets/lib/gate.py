@@ -19,9 +19,12 @@ but moves nothing; ``force`` promotes regardless and requires a human reason.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Mode = Literal["enforce", "dry_run", "force"]
 
@@ -139,6 +142,49 @@ def no_regression(
         -margin,
         f"AUC difference {diff:+.4f} (95% CI {low:+.4f} to {high:+.4f}); fails when the whole "
         f"interval is below -{margin}",
+    )
+
+
+def no_segment_regression(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray | None,
+    slices: list[str],
+    margin: float = 0.05,
+    min_rows: int = 200,
+) -> Criterion:
+    """No contract slice (with enough rows and both classes) loses more than ``margin`` AUC
+    against the current champion: a better average must not hide a failing segment."""
+    from churn_assets.lib.evaluation import segment_metrics
+
+    if champion is None:
+        return Criterion(
+            "no_segment_regression",
+            True,
+            0.0,
+            -margin,
+            "no current champion: nothing to regress against",
+        )
+    new = segment_metrics(frame, y, challenger, 0.5, slices).set_index(["slice", "value"])
+    old = segment_metrics(frame, y, champion, 0.5, slices).set_index(["slice", "value"])
+    diff = (new["roc_auc"] - old["roc_auc"])[new["rows"] >= min_rows].dropna()
+    if diff.empty:
+        return Criterion(
+            "no_segment_regression",
+            True,
+            0.0,
+            -margin,
+            f"no slice with at least {min_rows} rows and both classes",
+        )
+    worst = diff.idxmin()
+    value = float(diff.min())
+    return Criterion(
+        "no_segment_regression",
+        value >= -margin,
+        value,
+        -margin,
+        f"largest slice AUC change {value:+.4f} at {worst[0]} = {worst[1]}",
     )
 
 

@@ -130,6 +130,10 @@ def fairness_report(
         config.max_demographic_parity_difference,
         config.max_equalized_odds_difference,
     )
+    folder = platform.reports_dir() / "fairness" / (champion.mlflow_run_id or "unlogged")
+    folder.mkdir(parents=True, exist_ok=True)
+    result.summary.to_csv(folder / "summary.csv", index=False)
+    result.by_group.to_csv(folder / "by_group.csv", index=False)
     summary = result.summary.set_index("attribute")
     return dg.MaterializeResult(
         metadata={
@@ -228,4 +232,113 @@ def explanations(
             "plot_importance": png_md(pngs["importance"], "importance"),
             "plot_beeswarm": png_md(pngs["beeswarm"], "beeswarm"),
         }
+    )
+
+
+@dg.asset(
+    group_name="evaluation",
+    io_manager_key="artifact_io_manager",
+    kinds={"markdown", "mlflow"},
+    code_version="1",
+    deps=["evaluation_report", "fairness_report", "explanations"],
+)
+def model_card(
+    platform: ChurnPlatform,
+    mlflow: MlflowTracking,
+    champion_candidate,
+    validated_customers,
+    quarantined_customers,
+    train_set,
+    validation_set,
+    test_set,
+) -> dg.Output:
+    """The champion candidate's model card (Markdown + HTML) from the real numbers: intended
+    use, data, features, training procedure, test metrics with intervals (read back from the
+    MLflow run the evaluation logged them to), slices, fairness, top features, limitations;
+    the promotion decision is filled in by the gate. Logged to the candidate's MLflow run."""
+    import mlflow as mlflow_lib
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from churn_assets.lib.features import TARGET_COL
+    from churn_assets.lib.model_card import CardInputs, missing_sections, render, to_html
+
+    contract = platform.contract()
+    champion = champion_candidate
+    run_id = champion.mlflow_run_id
+    if not run_id:
+        raise dg.Failure("the champion candidate has no MLflow run: nothing to build a card from")
+    mlflow.setup(platform.home_path)
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    reports = platform.reports_dir()
+    evaluation = pd.read_csv(reports / "evaluation" / run_id / "metrics.csv")
+    # Values from MLflow itself, so the card and the tracking server cannot disagree.
+    logged = run.data.metrics
+    evaluation["value"] = [
+        logged.get(f"test_{m.replace('@', '_at_')}", float("nan")) for m in evaluation["metric"]
+    ]
+    source_run = run.data.tags.get("source_run_id")
+    params = (
+        {
+            k.removeprefix("best."): v
+            for k, v in client.get_run(source_run).data.params.items()
+            if k.startswith("best.")
+        }
+        if source_run
+        else {}
+    )
+    period = "n/a"
+    if contract.event_time and contract.event_time in validated_customers:
+        times = validated_customers[contract.event_time]
+        period = f"{times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}"
+    inputs = CardInputs(
+        model_name=platform.registered_model,
+        family=champion.family,
+        calibration=champion.calibration,
+        threshold=champion.threshold,
+        f1_threshold=champion.threshold_choice.f1_threshold,
+        costs={
+            "offer_cost": champion.costs.offer_cost,
+            "retained_value": champion.costs.retained_value,
+            "success_rate": champion.costs.success_rate,
+        },
+        best_params=params,
+        mlflow_run_id=run_id,
+        contract_name=contract.name,
+        contract_table=contract.describe()[["column", "dtype", "role", "description"]],
+        data={
+            "source": platform.data_uri,
+            "rows": len(validated_customers),
+            "quarantined": len(quarantined_customers),
+            "period": period,
+            "positive_rate": float(
+                pd.concat([train_set, validation_set, test_set])[TARGET_COL].mean()
+            ),
+            "train": len(train_set),
+            "validation": len(validation_set),
+            "test": len(test_set),
+        },
+        test_metrics=evaluation.round(4),
+        segments=pd.read_csv(reports / "evaluation" / run_id / "segments.csv").round(4),
+        fairness=pd.read_csv(reports / "fairness" / run_id / "summary.csv").round(4),
+        top_features=pd.read_csv(reports / "explanations" / run_id / "global_importance.csv")
+        .head(10)
+        .round(4),
+    )
+    card = render(inputs)
+    folder = reports / "model_card" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model_card.md").write_text(card, encoding="utf-8")
+    (folder / "model_card.html").write_text(to_html(card, "Model card"), encoding="utf-8")
+    with mlflow_lib.start_run(run_id=run_id):
+        mlflow_lib.log_artifacts(str(folder), artifact_path="model_card")
+    missing = [s for s in missing_sections(card) if s != "Promotion decision"]
+    return dg.Output(
+        card,
+        metadata={
+            "path": dg.MetadataValue.path(str(folder / "model_card.html")),
+            "missing_sections": dg.MetadataValue.json(missing),
+            "card": dg.MetadataValue.md(card),
+        },
     )

@@ -8,7 +8,12 @@ import dagster as dg
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
 
 GROUP = "registry"
-GATE_CHECKS = ("gate_quality_floors", "gate_no_regression", "gate_fairness")
+GATE_CHECKS = (
+    "gate_quality_floors",
+    "gate_no_regression",
+    "gate_fairness",
+    "gate_model_card_complete",
+)
 
 
 def _actor(configured: str) -> str:
@@ -30,6 +35,7 @@ class GateConfig(dg.Config):
     min_pr_auc_lift: float = 2.0  # PR-AUC at least this many times the churn rate
     max_brier: float = 0.20
     regression_margin: float = 0.01
+    segment_margin: float = 0.05  # largest AUC loss allowed on any contract slice
     n_bootstrap: int = 500
     # Policy, not physics: on the simulator (where seniors really churn more) the demo
     # champion shows DP 0.08 / EO 0.14 for SeniorCitizen; set these to what your business
@@ -52,6 +58,7 @@ class GateConfig(dg.Config):
                 "the configured floors.",
                 "Not worse than the current champion by more than the margin (paired bootstrap).",
                 "Demographic parity and equalized odds differences within limits.",
+                "The model card has every required section, filled from real numbers.",
             ),
             strict=True,
         )
@@ -64,6 +71,7 @@ def promotion_decision(
     mlflow: MlflowTracking,
     champion_candidate,
     test_set,
+    model_card,
 ):
     """Register the champion candidate (alias `challenger`), run the gate on the test rows
     against the current `champion`, and in `enforce` mode move `champion` only if every
@@ -115,9 +123,13 @@ def promotion_decision(
         "gate_no_regression": [
             gate.no_regression(
                 y, p, p_current, config.regression_margin, config.n_bootstrap, config.seed
-            )
+            ),
+            gate.no_segment_regression(
+                test_set, y, p, p_current, list(contract.slices), config.segment_margin
+            ),
         ],
         "gate_fairness": gate.fairness(fairness.summary.to_dict("records")),
+        "gate_model_card_complete": [_card_criterion(model_card)],
     }
     criteria = [c for group in groups.values() for c in group]
     decision = gate.decide(criteria, config.mode, config.reason)
@@ -135,8 +147,21 @@ def promotion_decision(
     }.items():
         client.set_model_version_tag(name, version, key, value)
     if champion.mlflow_run_id:
+        from churn_assets.lib.model_card import PENDING, to_html
+
+        final_card = model_card.replace(
+            PENDING,
+            f"**{decision.outcome}** ({decision.mode}) by {actor}: {decision.reason}. "
+            f"Registered as `{name}` version {version}.",
+        )
+        folder = platform.reports_dir() / "model_card" / champion.mlflow_run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model_card.md").write_text(final_card, encoding="utf-8")
+        (folder / "model_card.html").write_text(to_html(final_card, "Model card"), "utf-8")
         with mlflow_lib.start_run(run_id=champion.mlflow_run_id):
             mlflow_lib.log_dict(decision.as_dict(), "promotion_decision.json")
+            mlflow_lib.log_artifacts(str(folder), artifact_path="model_card")
+        client.set_model_version_tag(name, version, "model_card", "model_card/model_card.md")
     context.log.info(
         f"Gate ({decision.mode}): {decision.outcome} — {name} v{version}; {decision.reason}"
     )
@@ -173,6 +198,20 @@ def promotion_decision(
             description=("; ".join(c.detail for c in group))
             + (f" — failed: {failed}" if failed else ""),
         )
+
+
+def _card_criterion(card: str):
+    from churn_assets.lib.gate import Criterion
+    from churn_assets.lib.model_card import missing_sections
+
+    missing = [s for s in missing_sections(card) if s != "Promotion decision"]
+    return Criterion(
+        "model_card_complete",
+        not missing,
+        float(len(missing)),
+        0.0,
+        f"missing or empty sections: {missing}" if missing else "all sections present",
+    )
 
 
 class RollbackConfig(dg.Config):
