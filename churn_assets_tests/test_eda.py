@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.eda import analyse, evidently_definition, figure_png, write_html
+from churn_assets.lib.eda import analyse, evidently_definition, write_html
+from churn_assets.lib.plots import figure_png
 from churn_assets.lib.simulator import SimulatorConfig, simulate
 from churn_assets.lib.validation import validate_frame
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -196,16 +195,6 @@ def _figures(
         fig.tight_layout()
         figures["numeric_by_class"] = fig
     return figures
-
-
-def figure_png(fig: Figure) -> bytes:
-    """Render a figure to PNG bytes (and release it)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def write_html(

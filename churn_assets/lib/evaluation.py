@@ -153,7 +153,7 @@ def make_plots(y: np.ndarray, p: np.ndarray, threshold: float, costs: CostModel)
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
-    from churn_assets.lib.eda import figure_png
+    from churn_assets.lib.plots import figure_png, profit_png
 
     y = np.asarray(y).astype(int)
     p = np.asarray(p, dtype=float)
@@ -218,20 +218,7 @@ def make_plots(y: np.ndarray, p: np.ndarray, threshold: float, costs: CostModel)
     fig.tight_layout()
     pngs["gain_lift"] = figure_png(fig)
 
-    curve = profit_curve(y, p, costs)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(curve["threshold"], curve["profit"], color="#4c72b0", label="realised profit")
-    ax.plot(
-        curve["threshold"],
-        curve["expected_profit"],
-        color="#8172b2",
-        alpha=0.6,
-        label="expected profit",
-    )
-    ax.axvline(threshold, color="#c44e52", linestyle="--", label="decision threshold")
-    ax.set(xlabel="threshold", ylabel="profit", title="Profit vs threshold")
-    ax.legend(fontsize=8)
-    pngs["profit_vs_threshold"] = figure_png(fig)
+    pngs["profit_vs_threshold"] = profit_png(profit_curve(y, p, costs), threshold)
     return EvaluationPlots(pngs)
 
 

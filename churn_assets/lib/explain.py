@@ -142,7 +142,7 @@ def beeswarm_png(contributions: pd.DataFrame, frame: pd.DataFrame, top: int = 15
     import matplotlib.pyplot as plt
     import shap
 
-    from churn_assets.lib.eda import figure_png
+    from churn_assets.lib.plots import figure_png
 
     fields = global_importance(contributions)["feature"].head(top).tolist()
     data = np.column_stack(
@@ -169,7 +169,7 @@ def importance_png(importance: pd.DataFrame, top: int = 15) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from churn_assets.lib.eda import figure_png
+    from churn_assets.lib.plots import figure_png
 
     shown = importance.head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(shown) + 1))

@@ -215,6 +215,7 @@ def champion_candidate(
         score_metrics,
     )
     from churn_assets.lib.features import TARGET_COL, model_input_columns
+    from churn_assets.lib.plots import profit_png
     from churn_assets.lib.tracking import log_dataset, log_model, run_url
     from churn_assets.metadata import markdown, png_md
 
@@ -309,30 +310,12 @@ def champion_candidate(
             **{f"validation_{k}": round(v, 4) for k, v in metrics.items()},
             "leaderboard": markdown(board.round(4)),
             "calibration_comparison": markdown(calibration.table.round(5)),
-            "profit_curve": png_md(_profit_plot(curve, choice), "profit vs threshold"),
+            "profit_curve": png_md(
+                profit_png(curve, choice.threshold, choice.f1_threshold, "Profit on validation"),
+                "profit vs threshold",
+            ),
             "mlflow_run": link if link.startswith("http") else dg.MetadataValue.text(link),
             "mlflow_run_id": run.info.run_id,
             "mlflow_model_uri": logged.model_uri,
         },
     )
-
-
-def _profit_plot(curve, choice) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from churn_assets.lib.eda import figure_png
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(curve["threshold"], curve["expected_profit"], color="#4c72b0", label="expected profit")
-    ax.plot(
-        curve["threshold"], curve["profit"], color="#8172b2", alpha=0.5, label="realised profit"
-    )
-    ax.axvline(choice.threshold, color="#c44e52", linestyle="--", label="profit-optimal")
-    ax.axvline(choice.f1_threshold, color="#55a868", linestyle=":", label="F1-optimal")
-    ax.set_xlabel("decision threshold")
-    ax.set_ylabel("profit on validation rows")
-    ax.legend(fontsize=8)
-    return figure_png(fig)
