@@ -11,7 +11,7 @@ takes the contract's raw fields as input: training and serving cannot disagree o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,52 +37,65 @@ _ADD_ONS = (
     "StreamingTV",
     "StreamingMovies",
 )
-_TENURE_BANDS = (-np.inf, 6, 12, 24, 48, np.inf)
+_TENURE_EDGES = (6, 12, 24, 48)
 _TENURE_LABELS = ("0-6", "7-12", "13-24", "25-48", "49+")
+
+
+Columns = Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True)
 class EngineeredFeature:
-    """A derived column: its name, the contract columns it needs, and how to compute it."""
+    """A derived column: its name, the contract columns it needs, and how to compute it.
+
+    ``compute`` takes plain NumPy columns (float64 for numeric fields, object arrays of
+    strings for categorical ones) and returns one array. The same function serves the
+    pandas pipeline (:class:`FeatureBuilder`) and the service's compiled scorer
+    (:mod:`churn_assets.lib.scorer`), so the two cannot disagree on a formula.
+    """
 
     name: str
     requires: tuple[str, ...]
     kind: Literal["numeric", "categorical"]
     description: str
-    compute: Callable[[pd.DataFrame], pd.Series]
+    compute: Callable[[Columns], np.ndarray]
 
 
-def _avg_monthly_spend(df: pd.DataFrame) -> pd.Series:
-    months = df["tenure"].clip(lower=1).astype(float)
-    return df["TotalCharges"].astype(float).fillna(0.0) / months
+def _avg_monthly_spend(cols: Columns) -> np.ndarray:
+    months = np.maximum(cols["tenure"], 1.0)
+    total = cols["TotalCharges"]
+    return np.where(np.isnan(total), 0.0, total) / months
 
 
-def _price_change_ratio(df: pd.DataFrame) -> pd.Series:
+def _price_change_ratio(cols: Columns) -> np.ndarray:
     # Current bill over the historical average: > 1 after a price rise or an upsell.
-    avg = _avg_monthly_spend(df)
-    ratio = df["MonthlyCharges"].astype(float) / avg.where(avg > 0)
-    return ratio.where(df["tenure"] > 0, 1.0).fillna(1.0).clip(0.0, 10.0)
+    avg = _avg_monthly_spend(cols)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = cols["MonthlyCharges"] / np.where(avg > 0, avg, np.nan)
+    ratio = np.where(cols["tenure"] > 0, ratio, 1.0)
+    return np.clip(np.where(np.isnan(ratio), 1.0, ratio), 0.0, 10.0)
 
 
-def _service_count(df: pd.DataFrame) -> pd.Series:
-    count = (df["PhoneService"] == "Yes").astype(int) + (df["InternetService"] != "No").astype(int)
+def _service_count(cols: Columns) -> np.ndarray:
+    count = (cols["PhoneService"] == "Yes").astype(float) + (
+        cols["InternetService"] != "No"
+    ).astype(float)
     for col in _ADD_ONS:
-        count += (df[col] == "Yes").astype(int)
-    return count.astype(float)
+        count += cols[col] == "Yes"
+    return count
 
 
-def _tenure_band(df: pd.DataFrame) -> pd.Series:
-    bands = pd.cut(df["tenure"].astype(float), bins=_TENURE_BANDS, labels=_TENURE_LABELS)
-    return bands.astype(str)
+def _tenure_band(cols: Columns) -> np.ndarray:
+    # Right-closed bands, like pandas.cut: 6 -> "0-6", 7 -> "7-12"; a missing tenure -> "nan".
+    tenure = cols["tenure"]
+    index = np.searchsorted(np.asarray(_TENURE_EDGES), tenure, side="left")
+    bands = np.asarray(_TENURE_LABELS, dtype=object)[np.minimum(index, len(_TENURE_LABELS) - 1)]
+    return np.where(np.isnan(tenure), "nan", bands).astype(object)
 
 
-def _auto_payment(df: pd.DataFrame) -> pd.Series:
-    return (
-        df["PaymentMethod"]
-        .astype(str)
-        .str.contains("(automatic)", regex=False)
-        .map({True: "Yes", False: "No"})
-    )
+def _auto_payment(cols: Columns) -> np.ndarray:
+    automatic = np.char.find(cols["PaymentMethod"].astype(str), "(automatic)") >= 0
+    return np.where(automatic, "Yes", "No").astype(object)
 
 
 ENGINEERED_FEATURES: tuple[EngineeredFeature, ...] = (
@@ -130,6 +143,14 @@ def available_features(contract: DataContract) -> list[EngineeredFeature]:
     return [f for f in ENGINEERED_FEATURES if set(f.requires) <= inputs]
 
 
+def feature_column(values: pd.Series) -> np.ndarray:
+    """A frame column as :attr:`EngineeredFeature.compute` expects it: float64 with NaN for
+    numeric data, an object array otherwise."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return values.to_numpy(dtype=object)
+
+
 class FeatureBuilder(TransformerMixin, BaseEstimator):
     """Adds engineered features to a frame of contract fields (stateless, so leak-free).
 
@@ -149,9 +170,11 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Return a copy of ``X`` with the engineered columns appended."""
         by_name = {f.name: f for f in ENGINEERED_FEATURES}
+        needed = dict.fromkeys(c for name in self.features for c in by_name[name].requires)
+        columns = {c: feature_column(X[c]) for c in needed}
         out = X.copy()
         for name in self.features:
-            out[name] = by_name[name].compute(X).to_numpy()
+            out[name] = by_name[name].compute(columns)
         return out
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:

@@ -32,3 +32,13 @@ def reports_dir(home: str | os.PathLike[str] | None = None) -> Path:
     path = churn_home(home) / "reports"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def bentoml_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """BentoML's model and bento store (``BENTOML_HOME``) for this platform home."""
+    return churn_home(home) / "bentoml"
+
+
+def predictions_dir(home: str | os.PathLike[str] | None = None) -> Path:
+    """Where the service logs its predictions (read by drift monitoring)."""
+    return Path(os.environ.get("CHURN_PREDICTION_LOG_DIR") or churn_home(home) / "predictions")

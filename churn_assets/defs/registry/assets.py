@@ -107,7 +107,12 @@ def promotion_decision(
     version = registry.register_challenger(
         champion.mlflow_model_uri,
         name,
-        {"family": champion.family, "dagster.run_id": context.run.run_id},
+        {
+            "family": champion.family,
+            "threshold": str(champion.threshold),
+            "calibration": champion.calibration,
+            "dagster.run_id": context.run.run_id,
+        },
     )
     limits = gate.Floors(config.min_roc_auc, config.min_pr_auc_lift, config.max_brier)
     fairness = assess(
@@ -254,6 +259,7 @@ def champion_rollback(
 
 rollback_champion = dg.define_asset_job(
     "rollback_champion",
-    selection=[champion_rollback],
-    description="Move the `champion` alias back to the previous champion (config: reason).",
+    selection=dg.AssetSelection.assets("champion_rollback", "churn_bento"),
+    description="Move the `champion` alias back to the previous champion (config: reason) and "
+    "rebuild the bento for it.",
 )

@@ -1,0 +1,293 @@
+"""The churn model served by BentoML: the champion the promotion gate chose, validated by the
+same data contract as training.
+
+Endpoints (all ``POST``, JSON; OpenAPI docs at ``/docs``):
+
+- ``/predict``        one customer -> churn probability, label at the champion's decision
+  threshold, risk tier, model name and version.
+- ``/predict_batch``  a list of customers (adaptive batching merges concurrent requests).
+- ``/explain``        per customer, the fields that push the score up most (SHAP, per contract
+  field, the same function the ``explanations`` asset uses).
+- ``/model_info``     which model versions are loaded and how they decide.
+
+BentoML adds ``/livez``, ``/readyz`` (not ready until the model is loaded and warmed up) and
+``/metrics`` (Prometheus: BentoML's request metrics plus ``churn_*`` metrics below).
+
+Run it with ``make serve``, or ``bentoml serve churn_service:latest`` (the bento the
+``churn_bento`` asset built), or ``bentoml serve bentos.churn_service.service:ChurnService``
+from the repository root (the newest ``churn_model`` in the store). ``BENTOML_HOME`` must be
+``$CHURN_HOME/bentoml``. Environment knobs: ``CHURN_SERVICE_WORKERS`` (default 1),
+``CHURN_BENTO_MODEL`` (model tag, default ``churn_model:latest``), ``CHURN_SHADOW_SHARE`` and
+``CHURN_AB_SHARE`` (override the packaged shadow/A-B split), ``CHURN_PREDICTION_LOG_DIR``.
+"""
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import bentoml
+from bentoml.exceptions import ServiceUnavailable
+from pydantic import BaseModel, Field
+
+from churn_assets.lib import serving
+from churn_assets.lib.contract import DataContract
+from churn_assets.lib.settings import predictions_dir
+
+MODEL_TAG = os.environ.get("CHURN_BENTO_MODEL", "churn_model:latest")
+_MODEL = bentoml.models.BentoModel(MODEL_TAG)
+
+
+def _bundle_folder() -> Path:
+    stored = _MODEL.stored
+    if stored is None:
+        raise RuntimeError(
+            f"no BentoML model {MODEL_TAG!r} in the store at "
+            f"{os.environ.get('BENTOML_HOME', '~/bentoml')}: materialize the `churn_bento` "
+            "asset first (`make demo`), set BENTOML_HOME=$CHURN_HOME/bentoml, or point "
+            "CHURN_BENTO_MODEL at an existing tag"
+        )
+    return Path(stored.path)
+
+
+# The request model is generated at import time from the contract packaged with the model,
+# so the service validates exactly what training validated for *this* model.
+_BUNDLE = _bundle_folder()
+_META = serving.read_meta(_BUNDLE)
+_CONTRACT = DataContract.load(_BUNDLE / serving.CONTRACT_FILE)
+Customer = serving.customer_model(_CONTRACT, example=_META.example)
+CustomerBatch = Annotated[
+    list[Customer],  # type: ignore[valid-type]
+    Field(min_length=1, max_length=serving.MAX_BATCH_ROWS),
+]
+
+
+class Prediction(BaseModel):
+    """One customer's churn prediction."""
+
+    customer_id: str | None = Field(description="The request's id field, echoed back.")
+    churn_probability: float = Field(description="Calibrated P(churn before next month).")
+    churn: bool = Field(description="True when churn_probability >= threshold.")
+    risk_tier: Literal["low", "medium", "high"] = Field(
+        description="high: >= threshold (an offer pays); medium: the watch list below it."
+    )
+    threshold: float
+    model_name: str
+    model_version: str
+    request_id: str
+
+
+class Reason(BaseModel):
+    """A contract field and how much it raises the churn log-odds for this customer."""
+
+    feature: str
+    value: Any
+    contribution: float
+
+
+class Explanation(BaseModel):
+    customer_id: str | None
+    churn_probability: float
+    risk_tier: Literal["low", "medium", "high"]
+    model_version: str
+    reasons: list[Reason]
+
+
+class ModelInfo(BaseModel):
+    model_name: str
+    champion: dict[str, Any]
+    shadow: dict[str, Any] | None
+    shadow_share: float
+    ab_share: float
+    contract: str
+    packaged_at: str
+    explainer_ready: bool
+
+
+def _share(env: str) -> float | None:
+    """An override of the packaged traffic split from the environment (None: keep it)."""
+    return float(os.environ[env]) if os.environ.get(env) else None
+
+
+@bentoml.service(
+    name="churn_service",
+    workers=int(os.environ.get("CHURN_SERVICE_WORKERS", "1")),
+    traffic={"timeout": 30},
+    # Access logs cost ~15% throughput here; request metrics cover what they would show.
+    logging={"access": {"enabled": os.environ.get("CHURN_ACCESS_LOG", "0") == "1"}},
+)
+class ChurnService:
+    # A class attribute, so `bentoml build` packages the model into the bento.
+    model = _MODEL
+
+    def __init__(self) -> None:
+        import prometheus_client
+
+        started = time.perf_counter()
+        self.predictor, _ = serving.load_predictor(
+            _BUNDLE,
+            shadow_share=_share("CHURN_SHADOW_SHARE"),
+            ab_share=_share("CHURN_AB_SHARE"),
+        )
+        self.meta = _META
+        self.champion = self.meta.champion
+        self.shadow = self.meta.shadow
+        worker = bentoml.server_context.worker_index or os.getpid()
+        self.log = serving.PredictionLog(predictions_dir(), worker=worker)
+
+        # Metrics are created here, not at import: BentoML sets PROMETHEUS_MULTIPROC_DIR in
+        # each worker after importing the module, and /metrics aggregates across workers.
+        self.m_predictions = prometheus_client.Counter(
+            "churn_predictions", "Predictions served, by label.", ["label", "model_version"]
+        )
+        self.m_score = prometheus_client.Histogram(
+            "churn_score",
+            "Churn probability of served predictions.",
+            ["model_version"],
+            buckets=[round(0.05 * i, 2) for i in range(1, 21)],
+        )
+        self.m_shadow = prometheus_client.Counter(
+            "churn_shadow_predictions", "Shadow (challenger) scores.", ["model_version"]
+        )
+        self.m_disagree = prometheus_client.Counter(
+            "churn_shadow_disagreements", "Shadow and served label differ.", ["model_version"]
+        )
+        info = prometheus_client.Gauge(
+            "churn_model_info",
+            "Models loaded by the service (value 1).",
+            ["model_name", "model_version", "family", "threshold", "role"],
+            multiprocess_mode="max",
+        )
+        for role, slot in (("champion", self.champion), ("shadow", self.shadow)):
+            if slot is not None:
+                info.labels(
+                    self.meta.model_name, slot.version, slot.family, f"{slot.threshold:.4f}", role
+                ).set(1)
+
+        # Warm up: the first call of each library path pays one-off costs.
+        if _META.example:
+            self.predictor.score([_META.example], "warm-up")
+        self._explainer: Any = None
+        self._explainer_error: str | None = None
+        threading.Thread(target=self._load_explainer, daemon=True).start()
+        self.ready = True
+        logging.getLogger("churn_service").info(
+            "churn model %s v%s (%s) loaded in %.2f s",
+            self.meta.model_name,
+            self.champion.version,
+            self.champion.family,
+            time.perf_counter() - started,
+        )
+
+    def __is_ready__(self) -> bool:
+        return getattr(self, "ready", False)
+
+    def _load_explainer(self) -> None:
+        # SHAP's import takes seconds; predictions do not wait for it.
+        try:
+            import pandas as pd
+
+            from churn_assets.lib.explain import FieldExplainer
+
+            background = pd.read_parquet(_BUNDLE / serving.BACKGROUND_FILE)
+            self._explainer = FieldExplainer(serving.load_model(_BUNDLE, "champion"), background)
+        except Exception as exc:  # reported by /explain and /model_info
+            self._explainer_error = f"{type(exc).__name__}: {exc}"
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, records: list[dict[str, Any]]) -> list[Prediction]:
+        request_id = serving.new_request_id()
+        scored = self.predictor.score(records, request_id)
+        out = []
+        for row in scored:
+            version = row.slot.version
+            self.m_predictions.labels("churn" if row.label else "stay", version).inc()
+            self.m_score.labels(version).observe(row.probability)
+            if row.shadow_label is not None:
+                self.m_shadow.labels(self.shadow.version).inc()
+                if row.shadow_label != row.label:
+                    self.m_disagree.labels(self.shadow.version).inc()
+            out.append(
+                Prediction(
+                    customer_id=row.customer_id,
+                    churn_probability=row.probability,
+                    churn=row.label,
+                    risk_tier=row.tier,
+                    threshold=row.slot.threshold,
+                    model_name=self.meta.model_name,
+                    model_version=version,
+                    request_id=request_id,
+                )
+            )
+        self.log.write(self.predictor.log_entries(records, scored, request_id))
+        return out
+
+    @bentoml.api(route="/predict")
+    async def predict(self, customer: Customer, /) -> Prediction:  # type: ignore[valid-type]
+        """Score one customer (the fields of the data contract)."""
+        # async: scoring takes well under a millisecond, less than a thread hand-off would.
+        return self._score([customer.__dict__])[0]
+
+    @bentoml.api(
+        route="/predict_batch",
+        batchable=True,
+        # Measured (benchmarks/serving.py): at 1,000-row requests the service is bound by
+        # JSON and validation, not by batching; merging up to 5,000 rows from concurrent
+        # small requests within 20 ms keeps single-row latency low under load.
+        max_batch_size=serving.MAX_BATCH_ROWS,
+        max_latency_ms=20_000,
+    )
+    def predict_batch(self, customers: CustomerBatch, /) -> list[Prediction]:
+        """Score a list of customers (1 to 5,000 per request)."""
+        return self._score([c.__dict__ for c in customers])
+
+    @bentoml.api(route="/explain")
+    def explain(
+        self,
+        customers: Annotated[
+            list[Customer],  # type: ignore[valid-type]
+            Field(min_length=1, max_length=serving.MAX_EXPLAIN_ROWS),
+        ],
+        top_k: Annotated[int, Field(ge=1, le=20)] = 3,
+    ) -> list[Explanation]:
+        """The top_k fields that raise each customer's churn score most (SHAP, log-odds)."""
+        if self._explainer is None:
+            detail = self._explainer_error or "the explainer is still loading; retry shortly"
+            raise ServiceUnavailable(f"explanations unavailable: {detail}")
+        import pandas as pd
+
+        records = [c.__dict__ for c in customers]
+        p = self.predictor.champion.predict_proba(records)
+        frame = pd.DataFrame(records)[_CONTRACT.feature_columns]
+        for column, value in self.predictor.champion.null_fills.items():
+            frame[column] = frame[column].fillna(value)
+        reasons = self._explainer.top_reasons(frame, k=top_k)
+        return [
+            Explanation(
+                customer_id=record.get(self.id_column),
+                churn_probability=float(prob),
+                risk_tier=serving.risk_tier(
+                    float(prob), self.champion.threshold, self.meta.medium_threshold
+                ),
+                model_version=self.champion.version,
+                reasons=[Reason(**r) for r in row_reasons],
+            )
+            for record, prob, row_reasons in zip(records, p, reasons, strict=True)
+        ]
+
+    @bentoml.api(route="/model_info")
+    def model_info(self) -> ModelInfo:
+        """The loaded model versions, thresholds and traffic split."""
+        shadow = self.shadow.__dict__ if self.shadow is not None else None
+        return ModelInfo(
+            model_name=self.meta.model_name,
+            champion=self.champion.__dict__,
+            shadow=shadow,
+            shadow_share=self.predictor.shadow_share if shadow else 0.0,
+            ab_share=self.predictor.ab_share,
+            contract=self.meta.contract_name,
+            packaged_at=self.meta.packaged_at,
+            explainer_ready=self._explainer is not None,
+        )

@@ -1,0 +1,79 @@
+"""Serving: the champion packaged as a BentoML bento that `bentoml serve` runs."""
+
+import dagster as dg
+
+from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
+
+GROUP = "serving"
+
+
+class BentoConfig(dg.Config):
+    """What goes into the bento besides the champion."""
+
+    shadow: bool = True  # also package @challenger (when it is another version) in shadow
+    shadow_share: float = 1.0  # share of requests on which the shadow is scored
+    ab_share: float = 0.0  # share of customers answered by the challenger (A/B); 0 = shadow only
+    medium_fraction: float = 0.5  # the `medium` risk tier starts at this fraction of threshold
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"bentoml"},
+    code_version="1",
+    deps=["promotion_decision", "champion_rollback"],
+)
+def churn_bento(
+    context: dg.AssetExecutionContext,
+    config: BentoConfig,
+    platform: ChurnPlatform,
+    mlflow: MlflowTracking,
+    train_set,
+) -> dg.MaterializeResult:
+    """The model the registry calls `champion` (plus `challenger` in shadow), imported into the
+    BentoML model store under CHURN_HOME and built into the bento `churn_service:v<version>`
+    that `make serve` runs. Follows the champion: rebuilt after a promotion or a rollback."""
+    import tempfile
+
+    from churn_assets.lib import packaging
+
+    if not 0.0 <= config.shadow_share <= 1.0 or not 0.0 <= config.ab_share <= 1.0:
+        raise dg.Failure("shadow_share and ab_share must be in [0, 1]")
+    mlflow.setup(platform.home_path)
+    contract = platform.contract()
+    with tempfile.TemporaryDirectory(prefix="churn-bundle-") as folder:
+        try:
+            meta = packaging.export_bundle(
+                folder,
+                platform.registered_model,
+                contract,
+                train_set,
+                shadow=config.shadow,
+                medium_fraction=config.medium_fraction,
+                shadow_share=config.shadow_share,
+                ab_share=config.ab_share,
+            )
+        except packaging.PackagingError as exc:
+            raise dg.Failure(str(exc)) from exc
+        context.log.info(f"Building bento {meta.bento_version} (BentoML runs in a subprocess)")
+        build = packaging.build_bento(folder, platform.home_path)
+    bentoml_home = packaging.bentoml_env(platform.home_path)["BENTOML_HOME"]
+    context.log.info(f"Built {build.bento_tag} with model {build.model_tag}")
+    return dg.MaterializeResult(
+        metadata={
+            "bento_tag": build.bento_tag,
+            "model_tag": build.model_tag,
+            "registered_model": meta.model_name,
+            "champion_version": build.champion_version,
+            "shadow_version": build.shadow_version or "none",
+            "family": meta.champion.family,
+            "threshold": meta.champion.threshold,
+            "bento_size_mb": round(build.bento_size_bytes / 1e6, 2),
+            "model_size_mb": round(build.model_size_bytes / 1e6, 2),
+            "bento_path": dg.MetadataValue.path(build.bento_path),
+            "serve": dg.MetadataValue.md(
+                f"```\nBENTOML_HOME={bentoml_home} bentoml serve {build.bento_tag}\n```\n"
+                "or `make serve`"
+            ),
+        },
+        data_version=dg.DataVersion(build.bento_tag),
+    )
