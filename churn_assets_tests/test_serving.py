@@ -90,7 +90,7 @@ def test_the_schema_documents_the_contract(customer_model: type, contract: DataC
     assert schema["properties"]["Contract"]["enum"] == list(contract.allowed_values("Contract"))
     assert schema["properties"]["tenure"]["minimum"] == 0
     assert schema["properties"]["tenure"]["description"]
-    assert schema["examples"] == [CUSTOMER]
+    assert schema["example"] == CUSTOMER
 
 
 class _Constant:

@@ -266,7 +266,7 @@ class ChurnService:
         reasons = self._explainer.top_reasons(frame, k=top_k)
         return [
             Explanation(
-                customer_id=record.get(self.id_column),
+                customer_id=record.get(self.predictor.id_column),
                 churn_probability=float(prob),
                 risk_tier=serving.risk_tier(
                     float(prob), self.champion.threshold, self.meta.medium_threshold

@@ -196,6 +196,7 @@ def _save_and_build(bundle: Path) -> BentoBuild:
     """Runs in the child process, with BENTOML_HOME set before bentoml is imported."""
     import bentoml
     import yaml
+    from bentoml._internal.bento.build_config import BentoEnvSchema
     from bentoml.exceptions import NotFound
 
     from churn_assets.lib.serving import read_meta
@@ -212,9 +213,11 @@ def _save_and_build(bundle: Path) -> BentoBuild:
             "champion_version": meta.champion.version,
             "family": meta.champion.family,
         },
+        # BentoML metadata takes basic types only (no None): the full record is serving.json.
         metadata={
-            "champion": meta.champion.__dict__,
-            "shadow": meta.shadow.__dict__ if meta.shadow else None,
+            "champion_version": meta.champion.version,
+            "shadow_version": meta.shadow.version if meta.shadow else "",
+            "threshold": meta.champion.threshold,
             "contract": meta.contract_name,
         },
     ) as model:
@@ -239,7 +242,13 @@ def _save_and_build(bundle: Path) -> BentoBuild:
         description=config.get("description"),
         include=config.get("include"),
         exclude=config.get("exclude"),
-        envs=[*(config.get("envs") or []), {"name": "CHURN_BENTO_MODEL", "value": model_tag}],
+        envs=[
+            BentoEnvSchema(**env)
+            for env in [
+                *(config.get("envs") or []),
+                {"name": "CHURN_BENTO_MODEL", "value": model_tag, "stage": "runtime"},
+            ]
+        ],
         docker=config.get("docker"),
         python=python,
         build_ctx=str(REPO_ROOT),

@@ -213,7 +213,8 @@ def customer_model(
         extra="forbid",
         strict=True,
         title=name,
-        json_schema_extra={"examples": [example]} if example else None,
+        # OpenAPI 3.0 (what BentoML serves) has a single `example`, shown by the docs UI.
+        json_schema_extra={"example": example} if example else None,
     )
     return create_model(name, __config__=config, **fields)
 
