@@ -10,8 +10,13 @@ export DAGSTER_HOME ?= $(CHURN_HOME)/dagster
 # Pre-compiled bytecode keeps `import dagster` (and so loading the definitions) fast even
 # where PYTHONDONTWRITEBYTECODE is set.
 export UV_COMPILE_BYTECODE := 1
+# BentoML's model and bento store lives in the platform home too; no usage tracking.
+export BENTOML_HOME ?= $(CHURN_HOME)/bentoml
+export BENTOML_DO_NOT_TRACK := True
+PORT ?= 3000
+WORKERS ?= 1
 
-.PHONY: help uv install demo test lint format ui mlflow bench clean
+.PHONY: help uv install demo test lint format ui mlflow serve bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -47,6 +52,10 @@ ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 mlflow: install  ## Open the MLflow UI on http://127.0.0.1:5000 (local store under CHURN_HOME)
 	$(UV) run --frozen mlflow ui --host 127.0.0.1 --port 5000 \
 		--backend-store-uri "sqlite:///$(CHURN_HOME)/mlflow/mlflow.db"
+
+serve: install  ## Serve the champion's bento on http://127.0.0.1:$(PORT) (after make demo)
+	OMP_NUM_THREADS=1 CHURN_SERVICE_WORKERS=$(WORKERS) \
+		$(UV) run --frozen bentoml serve churn_service:latest --host 127.0.0.1 --port $(PORT)
 
 bench: install  ## Run the benchmarks (about 20 minutes)
 	$(UV) run --frozen python benchmarks/simulator.py

@@ -38,9 +38,12 @@ FAST_TUNING = {"n_trials": 2, "timeout_s": 30, "cv_folds": 2}
 
 
 def run(
-    selection: list[str] | None = None, instance: dg.DagsterInstance | None = None
+    selection: list[str] | None = None,
+    instance: dg.DagsterInstance | None = None,
+    ops: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize (a selection of) the graph with the current environment's settings."""
+    """Materialize (a selection of) the graph with the current environment's settings
+    (``ops``: extra run config per asset, e.g. the gate's mode)."""
     defs = load_defs()
     job = defs.resolve_implicit_global_asset_job_def()
     # Everything but the operator-only rollback (it needs a reason in its config).
@@ -50,7 +53,7 @@ def run(
         instance=instance or dg.DagsterInstance.ephemeral(),
         asset_selection=keys,
         raise_on_error=False,
-        run_config={"ops": {k: {"config": FAST_TUNING} for k in tuned}},
+        run_config={"ops": {**{k: {"config": FAST_TUNING} for k in tuned}, **(ops or {})}},
     )
 
 

@@ -209,8 +209,10 @@ class ChurnService:
                 self.m_shadow.labels(self.shadow.version).inc()
                 if row.shadow_label != row.label:
                     self.m_disagree.labels(self.shadow.version).inc()
+            # model_construct: the values come from the scorer, not from the client, and
+            # validating them again costs 8 ms per 1,000 rows.
             out.append(
-                Prediction(
+                Prediction.model_construct(
                     customer_id=row.customer_id,
                     churn_probability=row.probability,
                     churn=row.label,

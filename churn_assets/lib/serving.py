@@ -16,8 +16,6 @@ at start-up, so what is packaged is the registered model itself, never a re-impl
 from __future__ import annotations
 
 import json
-import logging
-import logging.handlers
 import os
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -227,6 +225,11 @@ class PredictionLog:
     workers never interleave writes and drift monitoring can read every file. Each line:
     time, request id, model version, score, label, tier, the shadow's version and score when
     one ran, and the request's fields.
+
+    Not ``logging.handlers.RotatingFileHandler``: it formats, flushes and checks the size per
+    record, 44 ms per 1,000-row request here (more than scoring them); this writes a
+    request's lines in one call (~5 ms per 1,000 rows). Rotation renames like it does:
+    ``.jsonl`` -> ``.jsonl.1`` -> ... -> ``.jsonl.<backups>`` (the oldest is dropped).
     """
 
     def __init__(
@@ -236,25 +239,41 @@ class PredictionLog:
         max_bytes: int = 50_000_000,
         backups: int = 10,
     ):
+        import threading
+
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / f"predictions-{worker}.jsonl"
-        self._logger = logging.getLogger(f"churn.predictions.{worker}.{id(self)}")
-        self._logger.propagate = False
-        self._logger.setLevel(logging.INFO)
-        self._handler = logging.handlers.RotatingFileHandler(
-            self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-        )
-        self._handler.setFormatter(logging.Formatter("%(message)s"))
-        self._logger.addHandler(self._handler)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._lock = threading.Lock()  # sync endpoints run in a thread pool
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        for record in records:
-            self._logger.info(json.dumps(record, default=_plain, separators=(",", ":")))
+        text = "".join(
+            json.dumps(record, default=_plain, separators=(",", ":")) + "\n" for record in records
+        )
+        with self._lock:
+            self._handle.write(text)
+            self._handle.flush()
+            if self._handle.tell() >= self.max_bytes:
+                self._rotate()
+
+    def _rotate(self) -> None:
+        self._handle.close()
+        for index in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        if self.backups > 0:
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink()
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def close(self) -> None:
-        self._handler.close()
-        self._logger.removeHandler(self._handler)
+        with self._lock:
+            self._handle.close()
 
 
 def read_prediction_logs(folder: str | os.PathLike[str]) -> pd.DataFrame:
