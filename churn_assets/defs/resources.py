@@ -84,6 +84,104 @@ class MlflowTracking(dg.ConfigurableResource):
         return uri, setup(uri, self.experiment, home)
 
 
+class MonitoringSettings(dg.ConfigurableResource):
+    """Drift statistics and limits, the retraining trigger, and the landing sensor.
+
+    Every field can be overridden with an environment variable ``CHURN_MONITORING_<FIELD>``
+    (e.g. ``CHURN_MONITORING_RETRAIN_K=3``); docs/configuration.md explains each choice.
+    """
+
+    # Drift report (lib/drift.py: effect sizes, so large samples do not alarm on noise).
+    numeric_method: str = "wasserstein"
+    numeric_threshold: float = 0.1
+    categorical_method: str = "jensenshannon"
+    categorical_threshold: float = 0.1
+    prediction_threshold: float = 0.1
+    drifted_share_limit: float = 0.1
+    performance_drop_limit: float = 0.05
+    min_rows: int = 2000
+    max_rows: int = 200_000
+    # Retraining trigger (lib/trigger.py): k breaching batches of the last n, cooldown.
+    retrain_k: int = 2
+    retrain_n: int = 3
+    retrain_min_rows: int = 1000
+    retrain_cooldown_hours: float = 24 * 7
+    # Landing sensor: a file must keep its version this long (or for one tick) to be read.
+    settle_seconds: float = 60.0
+    # Batch scoring: top reasons per customer (0 turns SHAP off).
+    top_reasons: int = 3
+
+    def drift_config(self) -> Any:
+        from churn_assets.lib.drift import DriftConfig
+
+        return DriftConfig(
+            numeric_method=self.numeric_method,
+            numeric_threshold=self.numeric_threshold,
+            categorical_method=self.categorical_method,
+            categorical_threshold=self.categorical_threshold,
+            prediction_threshold=self.prediction_threshold,
+            drifted_share_limit=self.drifted_share_limit,
+            performance_drop_limit=self.performance_drop_limit,
+            min_rows=self.min_rows,
+            max_rows=self.max_rows,
+        )
+
+    def trigger_config(self) -> Any:
+        from datetime import timedelta
+
+        from churn_assets.lib.trigger import TriggerConfig
+
+        return TriggerConfig(
+            k=self.retrain_k,
+            n=self.retrain_n,
+            min_rows=self.retrain_min_rows,
+            cooldown=timedelta(hours=self.retrain_cooldown_hours),
+        )
+
+    @classmethod
+    def from_env(cls) -> MonitoringSettings:
+        """Defaults, overridden by ``CHURN_MONITORING_<FIELD>`` variables."""
+        values: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            raw = os.environ.get(f"CHURN_MONITORING_{name.upper()}")
+            if raw is not None:
+                values[name] = field.annotation(raw)
+        return cls(**values)
+
+
+class Alerts(dg.ConfigurableResource):
+    """Where alerts go: the log always; a Slack-compatible webhook when its URL is set
+    (``CHURN_ALERT_WEBHOOK_URL``, kept out of the UI as an env var)."""
+
+    webhook_url: str = ""
+    min_severity: str = "info"
+
+    def send(
+        self,
+        kind: str,
+        severity: str,
+        title: str,
+        text: str = "",
+        fields: dict[str, Any] | None = None,
+        url: str | None = None,
+    ) -> None:
+        """Send one alert; never raises (a failed alert must not fail the pipeline)."""
+        from churn_assets.lib.notify import Alert, notifier_from_env
+
+        env = {"CHURN_ALERT_MIN_SEVERITY": self.min_severity}
+        if self.webhook_url:
+            env["CHURN_ALERT_WEBHOOK_URL"] = self.webhook_url
+        alert = Alert(
+            kind=kind,
+            severity=severity,
+            title=title,
+            text=text,
+            fields={k: str(v) for k, v in (fields or {}).items()},
+            url=url,
+        )
+        notifier_from_env(env).send(alert)
+
+
 class _UPathIOManagerFactory(dg.ConfigurableIOManagerFactory):
     """Shared config of the IO managers: a local folder or an ``s3://`` URI.
 
@@ -176,6 +274,11 @@ def platform_resources() -> dict[str, Any]:
         "mlflow": MlflowTracking(tracking_uri=_env_or("MLFLOW_TRACKING_URI", "")),
         "io_manager": TableIOManager(base_uri=storage),
         "artifact_io_manager": ArtifactIOManager(base_uri=storage),
+        "monitoring": MonitoringSettings.from_env(),
+        "alerts": Alerts(
+            webhook_url=_env_or("CHURN_ALERT_WEBHOOK_URL", ""),
+            min_severity=_env_or("CHURN_ALERT_MIN_SEVERITY", "info"),
+        ),
     }
 
 

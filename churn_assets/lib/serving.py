@@ -411,9 +411,7 @@ class Predictor:
                 "features": record,
             }
             if row.shadow_probability is not None:
-                shadow = (
-                    self.meta.shadow if row.slot is self.meta.champion else self.meta.champion
-                )
+                shadow = self.meta.shadow if row.slot is self.meta.champion else self.meta.champion
                 entry["shadow_version"] = shadow.version
                 entry["shadow_score"] = row.shadow_probability
             entries.append(entry)
