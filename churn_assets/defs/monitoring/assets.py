@@ -232,8 +232,13 @@ def drift_report(
     numbers = result.to_metadata(per_column=False)
     numbers["model_version"] = score_version or champion.version
 
-    mlflow_lib.set_experiment(MONITORING_EXPERIMENT)
+    from churn_assets.lib.tracking import setup as tracking_setup
+
+    # An explicit experiment id, not mlflow.set_experiment: that would change the process's
+    # active experiment for every later step run in the same process.
+    experiment_id = tracking_setup(uri, MONITORING_EXPERIMENT, platform.home_path)
     with mlflow_lib.start_run(
+        experiment_id=experiment_id,
         run_name=f"drift-{month}",
         tags={
             "batch": month,
