@@ -12,9 +12,9 @@ import dagster as dg
 import pytest
 
 from churn_assets.lib.simulator import DriftSpec, SimulatorConfig, simulate, write_monthly_files
+from churn_assets.lib.training import FAMILIES
 from churn_assets.loop import LoopDriver
 from churn_assets_tests.test_assets import FAST_TUNING
-from churn_assets.lib.training import FAMILIES
 
 pytestmark = pytest.mark.slow
 
@@ -99,9 +99,11 @@ def test_drift_confirmed_retrains_promotes_and_rebuilds(
             "1",
             "2",
         )
-        # "Better": the gate's paired bootstrap puts the new model's AUC gain above zero.
-        criteria = decision["criteria"]
-        assert "no_regression" in criteria or "auc" in criteria.lower()
+        # Better, not just "not worse": on the same test rows (half of them drifted) the new
+        # model's ROC-AUC beats the old champion's.
+        gate = {c.check_name: c for c in step.runs[0].get_asset_check_evaluations()}
+        vs_champion = gate["gate_no_regression"].metadata["no_regression_vs_champion"].value
+        assert vs_champion["value"] > 0, vs_champion
         bento = _latest(instance, "churn_bento")[""]
         assert (bento["bento_tag"], bento["champion_version"]) == ("churn_service:v2", "2")
         assert (churn_home / "bentoml" / "bentos" / "churn_service" / "v2").is_dir()

@@ -76,9 +76,7 @@ def test_compiled_scores_equal_the_pipeline(
     for method in ("none", "sigmoid", "isotonic"):
         model = pipeline
         if method != "none":
-            model = _calibrator(pipeline, method).fit(
-                validation[columns], validation[TARGET_COL]
-            )
+            model = _calibrator(pipeline, method).fit(validation[columns], validation[TARGET_COL])
         expected = model.predict_proba(filled)[:, 1]
         scorer = CompiledScorer.compile(model, contract, family)
         from_frame = scorer.predict_proba(rows)

@@ -230,9 +230,9 @@ def test_bad_requests_are_4xx_naming_the_field(
     # The same record inside a batch is named with its position.
     batch = _post(service, "/predict_batch", [CUSTOMER, body])
     assert batch.status_code == 400
-    assert batch.json()["detail"][0]["loc"][:2] == [1, field] or batch.json()["detail"][0][
-        "loc"
-    ][-2:] == [1, field]
+    assert batch.json()["detail"][0]["loc"][:2] == [1, field] or batch.json()["detail"][0]["loc"][
+        -2:
+    ] == [1, field]
 
 
 def test_malformed_and_oversized_requests(service: dict) -> None:

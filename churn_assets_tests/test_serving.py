@@ -69,7 +69,9 @@ def test_a_contract_row_is_a_valid_request(customer_model: type) -> None:
     assert customer_model.model_validate(_with(TotalCharges=None)).TotalCharges is None
     assert customer_model.model_validate(_with(TotalCharges=...)).TotalCharges is None
     # The id is optional; a JSON integer is a valid float.
-    assert customer_model.model_validate(_with(customerID=..., MonthlyCharges=70)).customerID is None
+    assert (
+        customer_model.model_validate(_with(customerID=..., MonthlyCharges=70)).customerID is None
+    )
 
 
 @pytest.mark.parametrize(("body", "field", "kind"), BAD_REQUESTS)

@@ -57,6 +57,8 @@ def _landed_file(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
             asset="landed_batch",
             blocking=True,
             description="The share of quarantined rows is within the contract's limit.",
+            # Per month: a failed month must not block the automation of the others.
+            partitions_def=MONTHS,
         )
     ],
 )

@@ -3,7 +3,6 @@ retraining (STOPPED by default: drift-confirmed retraining is the primary trigge
 in the UI, or set CHURN_RETRAIN_SCHEDULE=running, for a fixed cadence)."""
 
 import os
-from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -41,7 +40,7 @@ def daily_drift_check(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | 
     months = sorted(context.instance.get_dynamic_partitions(MONTHS.name))
     if not months:
         return dg.SkipReason("no month has landed yet")
-    day = (context.scheduled_execution_time or datetime.now(UTC)).strftime("%Y-%m-%d")
+    day = context.scheduled_execution_time.strftime("%Y-%m-%d")
     return dg.RunRequest(
         run_key=f"drift-check-{months[-1]}-{day}",
         partition_key=months[-1],

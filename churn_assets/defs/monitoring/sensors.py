@@ -187,47 +187,51 @@ def retrain_sensor(
 
 @dg.sensor(minimum_interval_seconds=30, default_status=RUNNING)
 def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SkipReason:
-    """An alert for every failed asset check (critical when the check is blocking)."""
-    after = int(context.cursor) if context.cursor else None
-    records = context.instance.get_event_records(
-        dg.EventRecordsFilter(
-            event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after
-        ),
-        ascending=True,
-        limit=500,
+    """An alert for every failed asset check (critical when the check is blocking).
+
+    Reads each check's execution history (kept in the instance's index, so this works on
+    SQLite and Postgres alike); the cursor holds the newest execution id seen per check and
+    when watching started, so nothing older is replayed.
+    """
+    from dagster._core.storage.asset_check_execution_record import (
+        AssetCheckExecutionRecordStatus,
     )
-    if after is None:
-        # First tick on an existing instance: start from now rather than replay history.
-        latest = context.instance.get_event_records(
-            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION),
-            ascending=False,
-            limit=1,
-        )
-        context.update_cursor(str(latest[0].storage_id if latest else 0))
-        return dg.SkipReason("started watching asset check results")
+
+    state = json.loads(context.cursor) if context.cursor else {}
+    since = state.setdefault("since", datetime.now(UTC).timestamp())
+    seen: dict[str, int] = state.setdefault("seen", {})
+    specs = {
+        spec.key: spec
+        for assets_def in context.repository_def.asset_graph.assets_defs
+        for spec in assets_def.check_specs
+    }
     failed = 0
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if not evaluation.passed:
+    for key, spec in specs.items():
+        name = key.to_user_string()
+        history = context.instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=50
+        )
+        for record in sorted(history, key=lambda r: r.id):
+            if record.id <= seen.get(name, 0) or record.create_timestamp < since:
+                continue
+            seen[name] = record.id
+            if record.status != AssetCheckExecutionRecordStatus.FAILED:
+                continue
             failed += 1
-            blocking = evaluation.blocking if hasattr(evaluation, "blocking") else False
-            severity = "critical" if blocking else "warning"
-            asset = evaluation.asset_key.to_user_string()
+            evaluation = record.event.dagster_event.event_specific_data if record.event else None
+            asset = key.asset_key.to_user_string()
+            fields = {"asset": asset, "partition": record.partition or "", "run_id": record.run_id}
+            if evaluation is not None:
+                fields.update({k: v.value for k, v in list(evaluation.metadata.items())[:6]})
             alerts.send(
                 "check_failed",
-                severity,
-                f"Check {evaluation.check_name} failed on {asset}",
-                evaluation.description or "",
-                {
-                    "asset": asset,
-                    "partition": evaluation.partition or "",
-                    "run_id": record.run_id,
-                    **{k: v.value for k, v in list(evaluation.metadata.items())[:6]},
-                },
+                "critical" if spec.blocking else "warning",
+                f"Check {key.name} failed on {asset}",
+                (evaluation.description if evaluation else None) or spec.description or "",
+                fields,
             )
-    if records:
-        context.update_cursor(str(records[-1].storage_id))
-    return dg.SkipReason(f"{len(records)} check result(s), {failed} failed")
+    context.update_cursor(json.dumps(state))
+    return dg.SkipReason(f"{failed} new failed check(s)")
 
 
 @dg.run_failure_sensor(default_status=RUNNING, minimum_interval_seconds=30)

@@ -1,0 +1,249 @@
+"""Sensors, automation and schedules of the monitoring loop, each evaluated the way the daemon
+does (`build_sensor_context`, `evaluate_automation_conditions`, `build_schedule_context`) on a
+real instance: new files exactly once, bad files reported once, restarts, blocking checks
+stopping automation, hysteresis and cooldown read from the event log, alerts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from churn_assets.definitions import defs as load_defs
+from churn_assets.lib.simulator import SimulatorConfig, simulate, write_monthly_files
+
+
+@pytest.fixture(scope="module")
+def monthly_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three clean months and one with 20% defective rows."""
+    folder = tmp_path_factory.mktemp("months")
+    clean = write_monthly_files(
+        simulate(SimulatorConfig(n_customers=300, months=3, seed=4)), folder / "clean"
+    )
+    dirty = write_monthly_files(
+        simulate(
+            SimulatorConfig(
+                n_customers=300, months=1, seed=5, dirty_rate=0.2, start_month="2026-04-01"
+            )
+        ),
+        folder / "dirty",
+    )
+    return {p.name: p for p in [*clean, *dirty]}
+
+
+@pytest.fixture
+def landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    monkeypatch.setenv("CHURN_DATA_URI", str(folder))
+    monkeypatch.setenv("CHURN_MONITORING_SETTLE_SECONDS", "0")
+    return folder
+
+
+def _tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, cursor: str | None):
+    sensor = defs.resolve_sensor_def(name)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=dict(defs.resources or {})
+    )
+    result = sensor(context)
+    if isinstance(result, dg.SensorResult) and result.cursor is None:
+        result = dg.SensorResult(
+            run_requests=result.run_requests,
+            dynamic_partitions_requests=result.dynamic_partitions_requests,
+            cursor=context.cursor,
+        )
+    return result, context.cursor if not isinstance(result, dg.SensorResult) else result.cursor
+
+
+def _alerts(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.alert for r in caplog.records if hasattr(r, "alert")]
+
+
+def test_landing_sensor_ingests_each_file_once(
+    landing: Path, monthly_files: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    shutil.copy(monthly_files["customers_2026-01.csv"], landing)
+    (landing / "customers_2026-02.csv").write_text("customerID,gender\n")  # header only
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        result, cursor = _tick(defs, "landing_sensor", instance, None)
+        assert [(r.partition_key, r.tags["churn/file"]) for r in result.run_requests] == [
+            ("2026-01", str(landing / "customers_2026-01.csv"))
+        ]
+        assert list(result.dynamic_partitions_requests[0].partition_keys) == ["2026-01"]
+        rejected = [a for a in _alerts(caplog) if a["kind"] == "ingest_rejected"]
+        assert len(rejected) == 1 and "customers_2026-02.csv" in rejected[0]["text"]
+
+        # A restart: a new context from the stored cursor string sees nothing new, and the
+        # bad file is not reported again.
+        caplog.clear()
+        again, cursor = _tick(defs, "landing_sensor", instance, cursor)
+        assert not again.run_requests and not _alerts(caplog)
+
+        # A later good file is still ingested; a corrected re-upload of the bad one too.
+        shutil.copy(monthly_files["customers_2026-03.csv"], landing)
+        shutil.copy(monthly_files["customers_2026-02.csv"], landing)
+        later, cursor = _tick(defs, "landing_sensor", instance, cursor)
+        assert sorted(r.partition_key for r in later.run_requests) == ["2026-02", "2026-03"]
+        # Run keys carry the file version: the same content is never requested twice.
+        keys = {r.run_key for r in [*result.run_requests, *later.run_requests]}
+        assert len(keys) == 3
+
+
+def test_landing_sensor_waits_for_a_file_to_settle(
+    landing: Path, monthly_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHURN_MONITORING_SETTLE_SECONDS", "3600")
+    shutil.copy(monthly_files["customers_2026-01.csv"], landing)
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        first, cursor = _tick(defs, "landing_sensor", instance, None)
+        assert not first.run_requests  # seen once: may still be being written
+        with open(landing / "customers_2026-01.csv", "a") as handle:
+            handle.write(monthly_files["customers_2026-02.csv"].read_text().split("\n", 1)[1])
+        growing, cursor = _tick(defs, "landing_sensor", instance, cursor)
+        assert not growing.run_requests  # it changed: still pending
+        settled, _ = _tick(defs, "landing_sensor", instance, cursor)
+        assert [r.partition_key for r in settled.run_requests] == ["2026-01"]
+
+
+def test_landing_sensor_skips_on_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURN_DATA_URI", "sim://default")
+    with dg.instance_for_test() as instance:
+        result, _ = _tick(load_defs(), "landing_sensor", instance, None)
+    assert isinstance(result, dg.SkipReason) and "simulator" in result.skip_message
+
+
+def test_automation_scores_landed_months_unless_validation_failed(
+    landing: Path, monthly_files: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    shutil.copy(monthly_files["customers_2026-03.csv"], landing)
+    shutil.copy(monthly_files["customers_2026-04.csv"], landing)  # 20% defective rows
+    defs = load_defs()
+    job = defs.resolve_implicit_global_asset_job_def()
+    monitoring = dg.AssetSelection.groups("monitoring")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("months", ["2026-03", "2026-04"])
+        # Scoring also needs the training rows; their materialization is what counts here.
+        instance.report_runless_asset_event(dg.AssetMaterialization("train_set"))
+        baseline = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=monitoring
+        )
+        _, alerts_cursor = _tick(defs, "check_failure_alerts", instance, None)
+        runs = {
+            month: job.execute_in_process(
+                instance=instance,
+                asset_selection=[dg.AssetKey("landed_batch")],
+                partition_key=month,
+                raise_on_error=False,
+            )
+            for month in ("2026-03", "2026-04")
+        }
+        assert runs["2026-03"].success
+        assert not runs["2026-04"].success  # the blocking check stopped it
+        failed = [c for c in runs["2026-04"].get_asset_check_evaluations() if not c.passed]
+        assert [c.check_name for c in failed] == ["batch_rejected_share_within_limit"]
+
+        evaluation = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=monitoring, cursor=baseline.cursor
+        )
+        # The clean month is scored and then drift-checked (in the same evaluation); the
+        # month that failed validation goes no further.
+        for asset in ("batch_scores", "drift_report"):
+            assert evaluation.get_requested_partitions(dg.AssetKey(asset)) == {"2026-03"}
+
+        # The failed check raised a critical alert (it is blocking).
+        _tick(defs, "check_failure_alerts", instance, alerts_cursor)
+        checks = [a for a in _alerts(caplog) if a["kind"] == "check_failed"]
+        assert len(checks) == 1 and checks[0]["severity"] == "critical"
+        assert checks[0]["fields"]["partition"] == "2026-04"
+
+
+def _report(instance: dg.DagsterInstance, month: str, breached: bool, version: str = "1") -> None:
+    instance.add_dynamic_partitions("months", [month])
+    flag = 1.0 if breached else 0.0
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "drift_report",
+            partition=month,
+            metadata={
+                "current_rows": 5000.0,
+                "breached": flag,
+                "data_drift_breached": flag,
+                "prediction_drift_breached": flag,
+                "performance_drop_breached": 0.0,
+                "model_version": version,
+            },
+        )
+    )
+
+
+def _served(instance: dg.DagsterInstance, version: str) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("churn_bento", metadata={"champion_version": version})
+    )
+
+
+def test_retrain_sensor_hysteresis_and_cooldown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        _served(instance, "1")
+        _report(instance, "2026-04", breached=False)
+        result, cursor = _tick(defs, "retrain_sensor", instance, None)
+        assert isinstance(result, dg.SkipReason)
+
+        _report(instance, "2026-05", breached=True)
+        result, cursor = _tick(defs, "retrain_sensor", instance, cursor)
+        assert [r.job_name for r in result.run_requests] == ["champion_reevaluation"]
+        assert result.run_requests[0].tags["churn/trigger"] == "reevaluate"
+
+        _report(instance, "2026-06", breached=True)
+        result, cursor = _tick(defs, "retrain_sensor", instance, cursor)
+        assert [r.job_name for r in result.run_requests] == ["churn_pipeline"]
+        assert result.run_requests[0].run_key == "retrain-v1-2026-06"
+        assert "2 of the last 3" in result.run_requests[0].tags["churn/reason"]
+        assert json.loads(cursor)["last_retrain_at"]
+        assert [a["kind"] for a in _alerts(caplog)] == ["retrain_triggered"]
+
+        # Restarted with the stored cursor and still breaching: the 7-day cooldown holds.
+        result, cursor = _tick(defs, "retrain_sensor", instance, cursor)
+        assert [r.job_name for r in result.run_requests] == ["champion_reevaluation"]
+        assert "cooldown" in result.run_requests[0].tags["churn/reason"]
+
+        # A new champion is served: v1's breaches no longer count.
+        _served(instance, "2")
+        result, _ = _tick(defs, "retrain_sensor", instance, cursor)
+        assert isinstance(result, dg.SkipReason)
+
+
+def test_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
+    defs = load_defs()
+    weekly = defs.resolve_schedule_def("weekly_retraining")
+    assert weekly.cron_schedule == "0 3 * * 1"
+    assert weekly.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert weekly.job_name == "churn_pipeline"
+    daily = defs.resolve_schedule_def("daily_drift_check")
+    assert daily.default_status == dg.DefaultScheduleStatus.RUNNING
+    at = datetime(2026, 11, 24, 6, tzinfo=UTC)
+    with dg.instance_for_test() as instance:
+        nothing = daily(dg.build_schedule_context(instance=instance, scheduled_execution_time=at))
+        assert isinstance(nothing, dg.SkipReason)
+        instance.add_dynamic_partitions("months", ["2026-04", "2026-05"])
+        request = daily(dg.build_schedule_context(instance=instance, scheduled_execution_time=at))
+        assert (request.partition_key, request.run_key) == (
+            "2026-05",
+            "drift-check-2026-05-2026-11-24",
+        )
+    for name in ("landing_sensor", "retrain_sensor", "check_failure_alerts"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
