@@ -125,6 +125,20 @@ def test_empty_file_is_a_clear_error(content: bytes) -> None:
         read_table(content, "x.csv")
 
 
+def test_an_unreadable_file_in_a_folder_is_skipped_and_reported(tmp_path: Path) -> None:
+    good = "customerID,tenure\n1,3\n2,5\n"
+    (tmp_path / "customers_2026-01.csv").write_text(good)
+    (tmp_path / "customers_2026-02.csv").write_text("")
+    loaded = load_raw(parse_data_uri(str(tmp_path)))
+    assert len(loaded.frame) == 2
+    assert [Path(f).name for f in loaded.files] == ["customers_2026-01.csv"]
+    [(skipped, reason)] = loaded.skipped.items()
+    assert skipped.endswith("customers_2026-02.csv") and "empty" in reason
+    (tmp_path / "customers_2026-01.csv").write_text("   ")
+    with pytest.raises(SourceFormatError, match="no readable file"):
+        load_raw(parse_data_uri(str(tmp_path)))
+
+
 def test_corrupt_parquet_and_unknown_type() -> None:
     with pytest.raises(SourceFormatError, match="not a readable Parquet"):
         read_table(b"PAR1 this is not parquet", "x.parquet")

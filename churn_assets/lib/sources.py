@@ -379,19 +379,37 @@ def add_snapshot_from_name(frame: pd.DataFrame, name: str, column: str | None) -
     return frame
 
 
-def read_files(store: FileStore, event_time: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+def read_files(
+    store: FileStore, event_time: str | None = None
+) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
     """Read and concatenate every file of a store, in name order.
 
+    In a folder of several files, a file that cannot be read at all (empty, header only,
+    corrupt) is skipped and returned with the reason, so one bad monthly drop does not stop
+    retraining on the others; the landing sensor has already reported it. When every file is
+    unreadable, or the source is a single file, the error is raised.
+
     Returns:
-        The raw frame and the list of file names read.
+        The raw frame, the names of the files read, and ``{skipped file: reason}``.
     """
     files = store.list_files()
-    frames = []
+    frames, names, skipped = [], [], {}
     for f in files:
-        frame = read_table(store.read_bytes(f), f.name)
+        try:
+            frame = read_table(store.read_bytes(f), f.name)
+        except SourceFormatError as exc:
+            if len(files) == 1:
+                raise
+            skipped[f.name] = str(exc)
+            continue
         frames.append(add_snapshot_from_name(frame, f.name, event_time))
+        names.append(f.name)
+    if not frames:
+        raise SourceFormatError(
+            f"{store.description}: no readable file: " + "; ".join(skipped.values())
+        )
     raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return raw, [f.name for f in files]
+    return raw, names, skipped
 
 
 @dataclass
@@ -401,6 +419,7 @@ class RawLoad:
     frame: pd.DataFrame
     files: list[str]
     description: str
+    skipped: dict[str, str] = field(default_factory=dict)  # unreadable file -> reason
 
 
 def open_store(uri: DataURI, s3_client: Callable[[], Any] | None = None) -> FileStore:
@@ -442,5 +461,5 @@ def load_raw(
         frame[PARSE_ERROR_COL] = None
         return RawLoad(frame, [], f"simulator {config}")
     store = open_store(uri, s3_client)
-    frame, names = read_files(store, event_time)
-    return RawLoad(frame, names, store.description)
+    frame, names, skipped = read_files(store, event_time)
+    return RawLoad(frame, names, store.description, skipped)

@@ -58,6 +58,8 @@ def raw_customers(
     if parse_errors:
         context.log.warning(f"{parse_errors} line(s) could not be parsed; they will be quarantined")
     context.log.info(f"Read {len(frame):,} rows from {len(loaded.files) or 1} file(s)")
+    for name, reason in loaded.skipped.items():
+        context.log.warning(f"Skipped unreadable file {name}: {reason}")
     return dg.Output(
         frame,
         data_version=dg.DataVersion(frame_hash(frame)),
@@ -66,6 +68,7 @@ def raw_customers(
             "source": loaded.description,
             "files": dg.MetadataValue.json(loaded.files),
             "unparseable_lines": parse_errors,
+            "skipped_files": dg.MetadataValue.json(loaded.skipped),
             "contract": contract.path,
         },
     )
