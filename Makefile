@@ -13,10 +13,10 @@ export UV_COMPILE_BYTECODE := 1
 # BentoML's model and bento store lives in the platform home too; no usage tracking.
 export BENTOML_HOME ?= $(CHURN_HOME)/bentoml
 export BENTOML_DO_NOT_TRACK := True
-PORT ?= 3000
+PORT ?= 3001
 WORKERS ?= 1
 
-.PHONY: help uv install demo test lint format ui mlflow serve bench clean
+.PHONY: help uv install demo test lint format ui mlflow serve loop bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -57,12 +57,22 @@ serve: install  ## Serve the champion's bento on http://127.0.0.1:$(PORT) (after
 	OMP_NUM_THREADS=1 CHURN_SERVICE_WORKERS=$(WORKERS) \
 		$(UV) run --frozen bentoml serve churn_service:latest --host 127.0.0.1 --port $(PORT)
 
+# The loop plays in its own home, so it never mixes with `make demo`'s registry.
+loop: export CHURN_HOME := $(CURDIR)/.churn-loop
+loop: export DAGSTER_HOME := $(CURDIR)/.churn-loop/dagster
+loop: export BENTOML_HOME := $(CURDIR)/.churn-loop/bentoml
+loop: install  ## Play 6 simulated months through the closed loop in .churn-loop (then: make ui CHURN_HOME=.churn-loop)
+	$(UV) run --frozen python -m churn_assets.loop
+
 bench: install  ## Run the benchmarks (about 20 minutes)
 	$(UV) run --frozen python benchmarks/simulator.py
 	$(UV) run --frozen python benchmarks/pipeline.py
 	$(UV) run --frozen python benchmarks/definitions_load.py
 	$(UV) run --frozen python benchmarks/threads.py
 	$(UV) run --frozen python benchmarks/model_quality.py
+	$(UV) run --frozen python benchmarks/serving.py
+	$(UV) run --frozen python benchmarks/drift.py
+	$(UV) run --frozen python benchmarks/closed_loop.py
 
-clean:  ## Delete all platform state (CHURN_HOME)
-	rm -rf "$(CHURN_HOME)"
+clean:  ## Delete all platform state (CHURN_HOME, and the loop's .churn-loop)
+	rm -rf "$(CHURN_HOME)" "$(CURDIR)/.churn-loop"

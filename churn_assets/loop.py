@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,24 +186,72 @@ class LoopDriver:
         return steps
 
 
-def _months_frames(n_customers: int, months: int, drift_from: int, seed: int):
-    from churn_assets.lib.simulator import DriftSpec, SimulatorConfig, simulate
+def scenario_months(
+    folder: Path, n_customers: int, months: int, drift_from: int, seed: int
+) -> list[Path]:
+    """Simulated monthly files with covariate + concept drift from month ``drift_from``
+    (0-based): a 15% price rise, 20% more month-to-month contracts, concept shift 0.6."""
+    from churn_assets.lib.simulator import DriftSpec, SimulatorConfig, simulate, write_monthly_files
 
     drift = DriftSpec(
-        start_month=drift_from,
-        price_rise=0.15,
-        month_to_month_shift=0.2,
-        concept_shift=0.6,
+        start_month=drift_from, price_rise=0.15, month_to_month_shift=0.2, concept_shift=0.6
     )
     config = SimulatorConfig(n_customers=n_customers, months=months, seed=seed, drift=drift)
-    return simulate(config)
+    return write_monthly_files(simulate(config), folder)
+
+
+def play(
+    driver: LoopDriver,
+    landing: Path,
+    months: list[Path],
+    initial: int,
+) -> list[dict[str, Any]]:
+    """Land ``initial`` months, train, then land one month per step and let the loop react.
+
+    Returns:
+        One record per phase: what happened and how long it took (seconds).
+    """
+    phases: list[dict[str, Any]] = []
+
+    def timed(name: str, steps: list[Step]) -> None:
+        runs = [r for step in steps for r in step.runs]
+        phases.append(
+            {
+                "phase": name,
+                "runs": len(runs),
+                "failed_runs": sum(not r.success for r in runs),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+
+    landing.mkdir(parents=True, exist_ok=True)
+    for path in months[:initial]:
+        path.rename(landing / path.name)
+    started = time.perf_counter()
+    timed(
+        "train first champion", [Step("job", "churn_pipeline", [driver.run_job("churn_pipeline")])]
+    )
+    started = time.perf_counter()
+    timed(f"monitor months 1-{initial}", driver.land(landing))
+    for index, path in enumerate(months[initial:], start=initial + 1):
+        path.rename(landing / path.name)
+        started = time.perf_counter()
+        steps = driver.land(landing)
+        steps.append(driver.tick("retrain_sensor"))
+        timed(
+            f"month {index} lands" + (" (retrain)" if "retrain" in _triggers(steps) else ""), steps
+        )
+    return phases
+
+
+def _triggers(steps: list[Step]) -> set[str]:
+    return {r.dagster_run.tags.get("churn/trigger", "") for step in steps for r in step.runs}
 
 
 def main(argv: list[str] | None = None) -> None:
     """Play a simulated scenario through the loop (see the module docstring)."""
+    import json
     import tempfile
-
-    from churn_assets.lib.simulator import write_monthly_files
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=5000)
@@ -214,29 +263,26 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     home = Path(os.environ.get("CHURN_HOME") or tempfile.mkdtemp(prefix="churn-loop-"))
-    landing = home / "landing"
-    staged = home / "staged"
+    if (home / "landing").exists() and any((home / "landing").iterdir()):
+        parser.error(
+            f"{home / 'landing'} already has months: the scenario starts from an empty home"
+        )
     os.environ["CHURN_HOME"] = str(home)
-    os.environ["CHURN_DATA_URI"] = str(landing)
+    os.environ["CHURN_DATA_URI"] = str(home / "landing")
+    # A simulated month lands at once; no cooldown, so the scenario can retrain in minutes.
     os.environ.setdefault("CHURN_MONITORING_SETTLE_SECONDS", "0")
     os.environ.setdefault("CHURN_MONITORING_RETRAIN_COOLDOWN_HOURS", "0")
-    files = write_monthly_files(
-        _months_frames(args.customers, args.months, args.drift_from, args.seed), staged
+    months = scenario_months(
+        home / "staged", args.customers, args.months, args.drift_from, args.seed
     )
-    landing.mkdir(parents=True, exist_ok=True)
-    for path in files[: args.initial]:
-        path.rename(landing / path.name)
-    with dg.instance_for_test() as instance:
-        driver = LoopDriver(instance)
-        driver.run_job("churn_pipeline")
-        for path in files[: args.initial]:  # the initial months are monitored too
-            log.info("registered initial month %s", path.name)
-        driver.land(landing)
-        for path in files[args.initial :]:
-            path.rename(landing / path.name)
-            driver.land(landing)
-            driver.tick("retrain_sensor")
-            driver.tick("retrain_sensor")
+    # With DAGSTER_HOME set (the Makefile sets it), runs land in the persistent instance and
+    # `make ui` shows them afterwards; otherwise a temporary instance is used.
+    if os.environ.get("DAGSTER_HOME"):
+        phases = play(LoopDriver(dg.DagsterInstance.get()), home / "landing", months, args.initial)
+    else:
+        with dg.instance_for_test() as instance:
+            phases = play(LoopDriver(instance), home / "landing", months, args.initial)
+    sys.stdout.write(json.dumps(phases, indent=2) + "\n")
     log.info("state in %s", home)
 
 

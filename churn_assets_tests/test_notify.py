@@ -564,7 +564,7 @@ def test_prometheus_config_parses() -> None:
     config = yaml.safe_load((MONITORING_DIR / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     service = jobs["churn-service"]
-    assert service["static_configs"][0]["targets"] == ["127.0.0.1:3000"]
+    assert service["static_configs"][0]["targets"] == ["127.0.0.1:3001"]
     assert service["metrics_path"] == "/metrics"
     assert service["scrape_interval"] == "15s"
     monitoring = jobs["churn-monitoring"]

@@ -5,7 +5,7 @@ from typing import Literal
 
 import dagster as dg
 
-from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
+from churn_assets.defs.resources import Alerts, ChurnPlatform, MlflowTracking
 
 GROUP = "registry"
 GATE_CHECKS = (
@@ -69,6 +69,7 @@ def promotion_decision(
     config: GateConfig,
     platform: ChurnPlatform,
     mlflow: MlflowTracking,
+    alerts: Alerts,
     champion_candidate,
     test_set,
     model_card,
@@ -170,6 +171,14 @@ def promotion_decision(
     context.log.info(
         f"Gate ({decision.mode}): {decision.outcome} — {name} v{version}; {decision.reason}"
     )
+    if move is not None:
+        alerts.send(
+            "promotion",
+            "warning" if decision.mode == "force" else "info",
+            f"{name} v{version} is the new champion",
+            decision.reason,
+            {"previous": move.from_version or "none", "mode": decision.mode, "actor": actor},
+        )
     import pandas as pd
 
     table = pd.DataFrame([c.__dict__ for c in criteria])
@@ -232,6 +241,7 @@ def champion_rollback(
     config: RollbackConfig,
     platform: ChurnPlatform,
     mlflow: MlflowTracking,
+    alerts: Alerts,
 ) -> dg.MaterializeResult:
     """Move the `champion` alias back to the version the current champion replaced, with who,
     when and why recorded on both versions. Run it with the `rollback_champion` job."""
@@ -245,6 +255,13 @@ def champion_rollback(
     except registry.RegistryError as exc:
         raise dg.Failure(str(exc)) from exc
     context.log.info(f"Rolled back {move.name}: v{move.from_version} -> v{move.to_version}")
+    alerts.send(
+        "rollback",
+        "warning",
+        f"{move.name} rolled back to v{move.to_version}",
+        move.reason,
+        {"from": move.from_version or "none", "actor": move.actor},
+    )
     return dg.MaterializeResult(
         metadata={
             "registered_model": move.name,
