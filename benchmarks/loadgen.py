@@ -202,6 +202,7 @@ def run(
         "p50_ms": round(_percentile(latencies, 50), 3),
         "p90_ms": round(_percentile(latencies, 90), 3),
         "p99_ms": round(_percentile(latencies, 99), 3),
+        "p99_9_ms": round(_percentile(latencies, 99.9), 3),
         "max_ms": round(latencies[-1] / 1e6, 3) if latencies else None,
         "mean_ms": round(sum(latencies) / ok / 1e6, 3) if ok else None,
         "client_cpu_ms_per_req": round(client_cpu * 1000 / max(total, 1), 3),

@@ -20,7 +20,13 @@ request body is the model's ``serving.json`` example (one real customer); batch 
 repeat it with distinct ``customerID`` values. Our service is measured only once its
 background SHAP explainer has loaded (steady state). Predictions are logged to a temporary
 directory, not the home. Prints one JSON object on one line, then markdown tables: results,
-and targets with pass/fail.
+start-up, and the issue's targets with pass/fail.
+
+Each scenario also reports the CPU the server's processes used per request (per process in
+the JSON: keep-alive connections stay with the worker that accepted them, so two clients can
+land on one of two workers) and what else the machine ran meanwhile ("other cores"): a
+scenario where other processes took more than 0.3 core is flagged as contended. The machine
+should be otherwise idle; on 2 cores the load generator shares them with the server.
 
 Usage::
 
@@ -241,6 +247,16 @@ class Server:
             todo.extend(children.get(pid, []))
         return tree
 
+    def rss_mb(self) -> float:
+        """Resident memory of the server's processes, MB."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        return round(total / 1024, 1)
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -288,7 +304,7 @@ def _load(
     cmd += ["--seconds", str(seconds), "--warmup", str(warmup), "--rows", str(rows)]
     cmd += ["--pids", ",".join(map(str, server.pids()))]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=seconds + 600)
-    return json.loads(out.stdout)
+    return {**json.loads(out.stdout), "server_rss_mb_after": server.rss_mb()}
 
 
 # --------------------------------------------------------------------------- report
