@@ -5,7 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-export CHURN_HOME ?= $(CURDIR)/.churn
+CHURN_HOME ?= $(CURDIR)/.churn
+# Absolute, also when given relative (make ui CHURN_HOME=.churn-loop): Dagster requires it.
+override CHURN_HOME := $(abspath $(CHURN_HOME))
+export CHURN_HOME
 export DAGSTER_HOME ?= $(CHURN_HOME)/dagster
 # Pre-compiled bytecode keeps `import dagster` (and so loading the definitions) fast even
 # where PYTHONDONTWRITEBYTECODE is set.
@@ -16,10 +19,10 @@ export BENTOML_DO_NOT_TRACK := True
 PORT ?= 3001
 WORKERS ?= 1
 
-.PHONY: help uv install demo test lint format ui mlflow serve loop bench clean
+.PHONY: help uv install demo test lint format ui mlflow serve loop loop-ui bench clean clean-loop
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
@@ -53,18 +56,27 @@ mlflow: install  ## Open the MLflow UI on http://127.0.0.1:5000 (local store und
 	$(UV) run --frozen mlflow ui --host 127.0.0.1 --port 5000 \
 		--backend-store-uri "sqlite:///$(CHURN_HOME)/mlflow/mlflow.db"
 
-serve: install  ## Serve the champion's bento on http://127.0.0.1:$(PORT) (after make demo)
+serve: install  ## Serve the champion's bento on http://127.0.0.1:$(PORT) (PORT=3001, WORKERS=1)
 	OMP_NUM_THREADS=1 CHURN_SERVICE_WORKERS=$(WORKERS) \
 		$(UV) run --frozen bentoml serve churn_service:latest --host 127.0.0.1 --port $(PORT)
 
 # The loop plays in its own home, so it never mixes with `make demo`'s registry.
-loop: export CHURN_HOME := $(CURDIR)/.churn-loop
-loop: export DAGSTER_HOME := $(CURDIR)/.churn-loop/dagster
-loop: export BENTOML_HOME := $(CURDIR)/.churn-loop/bentoml
-loop: install  ## Play 6 simulated months through the closed loop in .churn-loop (then: make ui CHURN_HOME=.churn-loop)
+LOOP_HOME := $(CURDIR)/.churn-loop
+loop loop-ui: export CHURN_HOME := $(LOOP_HOME)
+loop loop-ui: export DAGSTER_HOME := $(LOOP_HOME)/dagster
+loop loop-ui: export BENTOML_HOME := $(LOOP_HOME)/bentoml
+loop loop-ui: export CHURN_DATA_URI := $(LOOP_HOME)/landing
+loop: install  ## Play 6 simulated months through the closed loop in .churn-loop (then: make loop-ui)
+	@test ! -d "$(LOOP_HOME)/landing" || { echo "$(LOOP_HOME) has been played: make clean-loop first"; exit 1; }
 	$(UV) run --frozen python -m churn_assets.loop
 
-bench: install  ## Run the benchmarks (about 20 minutes)
+loop-ui: install  ## Dagster UI on the loop's instance (http://127.0.0.1:3000)
+	$(UV) run --frozen dg dev --host 127.0.0.1 --port 3000
+
+clean-loop:  ## Delete the loop's state (.churn-loop)
+	rm -rf "$(LOOP_HOME)"
+
+bench: install  ## Run the benchmarks (about 25 minutes)
 	$(UV) run --frozen python benchmarks/simulator.py
 	$(UV) run --frozen python benchmarks/pipeline.py
 	$(UV) run --frozen python benchmarks/definitions_load.py
@@ -74,5 +86,5 @@ bench: install  ## Run the benchmarks (about 20 minutes)
 	$(UV) run --frozen python benchmarks/drift.py
 	$(UV) run --frozen python benchmarks/closed_loop.py
 
-clean:  ## Delete all platform state (CHURN_HOME, and the loop's .churn-loop)
-	rm -rf "$(CHURN_HOME)" "$(CURDIR)/.churn-loop"
+clean:  ## Delete all platform state (CHURN_HOME)
+	rm -rf "$(CHURN_HOME)"

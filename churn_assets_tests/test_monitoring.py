@@ -247,3 +247,19 @@ def test_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
         )
     for name in ("landing_sensor", "retrain_sensor", "check_failure_alerts"):
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_month_too_small_for_a_verdict_is_not_counted() -> None:
+    from churn_assets.lib.monitoring import outcome_from_metadata
+
+    at = datetime(2026, 11, 24, tzinfo=UTC)
+    verdict = {
+        "current_rows": 1500.0,
+        "data_drift_breached": 0.0,
+        "prediction_drift_breached": 0.0,
+        "performance_drop_breached": 0.0,
+        "model_version": "1",
+    }
+    assert outcome_from_metadata("2026-07", {**verdict, "sufficient_sample": 0.0}, at) is None
+    counted = outcome_from_metadata("2026-07", {**verdict, "sufficient_sample": 1.0}, at)
+    assert counted is not None and counted.performance_drop is None  # no labels: unknown

@@ -48,7 +48,6 @@ SERVICE_METRICS = {
     "churn_predictions_total",
     "churn_score",
     "churn_model_info",
-    "churn_request_rejections_total",
     "churn_shadow_predictions_total",
     "churn_shadow_disagreements_total",
 }
@@ -535,7 +534,6 @@ def test_dashboard_queries_use_known_metrics() -> None:
         "churn_predictions_total",
         "churn_score_bucket",
         "churn_model_info",
-        "churn_request_rejections_total",
         "churn_shadow_predictions_total",
         "churn_shadow_disagreements_total",
         *prometheus.DRIFT_METRIC_NAMES,

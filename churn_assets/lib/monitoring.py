@@ -97,6 +97,10 @@ def outcome_from_metadata(
     batch: str, metadata: dict[str, Any], evaluated_at: datetime
 ) -> BatchOutcome | None:
     """The trigger's view of one ``drift_report`` materialization (None if not a verdict)."""
+    # A month too small for a verdict is neither a breach nor clean: it must not dilute the
+    # trigger's window.
+    if not metadata.get("sufficient_sample", 1.0):
+        return None
     try:
         performance = metadata.get("performance_drop_breached")
         labelled = "roc_auc_drop" in metadata

@@ -1,8 +1,8 @@
 """Where the platform keeps its state, and the environment variables that choose it.
 
 Everything the platform writes lives under one directory, ``CHURN_HOME`` (default ``.churn``
-in the working directory): tables, reports, and in later stages the MLflow store, Optuna
-studies and the BentoML home. Deleting it resets the platform.
+in the working directory): tables, reports, the MLflow store, Optuna studies, the BentoML home,
+prediction logs and monitoring files. Deleting it resets the platform.
 """
 
 from __future__ import annotations
