@@ -95,8 +95,12 @@ def _worse_candidate(home: Path) -> None:
     preprocess = joblib.load(home / "storage" / "feature_preprocessor.joblib")
     bad = Pipeline([("preprocess", preprocess), ("model", DummyClassifier(strategy="prior"))])
     bad.named_steps["model"].fit(preprocess.transform(train[good.input_columns]), train[TARGET_COL])
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
-    with mlflow.start_run():
+    from churn_assets.lib.tracking import setup
+
+    # The platform's experiment (artifacts under the home): MLflow's Default experiment would
+    # put them in ./mlruns of whatever directory the tests run from.
+    experiment = setup(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}", "churn-platform", home)
+    with mlflow.start_run(experiment_id=experiment):
         logged = log_model(bad, train[good.input_columns], DataContract.load())
     joblib.dump(
         dataclasses.replace(good, model=bad, mlflow_model_uri=logged.model_uri, mlflow_run_id=None),
