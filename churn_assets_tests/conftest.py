@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from churn_assets.lib.contract import DataContract
+from churn_assets_tests.servers import free_port, server_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The real IBM Telco data lives beside the repository and is never copied into it.
@@ -40,3 +42,19 @@ def telco_csv() -> Path:
     if not TELCO_CSV.is_file():
         pytest.skip(f"real dataset not found at {TELCO_CSV}")
     return TELCO_CSV
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto S3 server in a subprocess for the whole session; yields its endpoint URL.
+
+    Tests reset it (``POST /moto-api/reset``) before use, so they do not see each other.
+    """
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    with server_process(
+        command, health_url=f"{endpoint}/moto-api/", log_path=log, what="moto server", timeout_s=30
+    ):
+        yield endpoint

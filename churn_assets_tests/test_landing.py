@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -442,49 +437,8 @@ def test_content_problem_accepts_plausible_files() -> None:
 
 
 # --------------------------------------------------------------------------- S3 (moto server)
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto S3 server in a subprocess for this module; yields its endpoint URL."""
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("moto-landing") / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"moto exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
-            try:
-                if requests.get(f"{endpoint}/moto-api/", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"moto server not ready after 30 s:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture
-def s3_client(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def s3_client(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """A boto3 client on the moto server, isolated from the developer's AWS setup."""
     import boto3
 
@@ -492,10 +446,10 @@ def s3_client(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=5).raise_for_status()
+    requests.post(f"{s3_server}/moto-api/reset", timeout=5).raise_for_status()
     return boto3.client(
         "s3",
-        endpoint_url=moto_endpoint,
+        endpoint_url=s3_server,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",

@@ -7,7 +7,6 @@ import importlib.util
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from churn_assets.lib.notify import (
     slack_payload,
 )
 from churn_assets.lib.prometheus import Sample, drift_samples, write_textfile
+from churn_assets_tests.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MONITORING_DIR = REPO_ROOT / "bentos" / "monitoring"
@@ -118,13 +118,6 @@ def webhook() -> Iterator[_Webhook]:
     server = _Webhook()
     yield server
     server.close()
-
-
-def _free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _alert(severity: str = "critical", n_fields: int = 3, **kwargs: Any) -> Alert:
@@ -274,7 +267,7 @@ def test_webhook_does_not_retry_client_errors(
 
 
 def test_unreachable_webhook_does_not_raise(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/hook"
+    url = f"http://127.0.0.1:{free_port()}/hook"
     notifier = WebhookNotifier(url, timeout=1, retries=1, backoff=0.01)
     with caplog.at_level(logging.WARNING):
         notifier.send(_alert())

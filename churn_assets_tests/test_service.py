@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +20,7 @@ import yaml
 
 from churn_assets.lib import serving
 from churn_assets.lib.contract import DataContract
+from churn_assets_tests.servers import free_port, server_process
 from churn_assets_tests.test_assets import INGESTION, TRAINING, materialized, run
 from churn_assets_tests.test_serving import BAD_REQUESTS, CUSTOMER
 
@@ -32,12 +30,6 @@ NAME = "churn-model"
 BENTOML = Path(sys.executable).parent / "bentoml"
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _records(frame: pd.DataFrame, contract: DataContract) -> list[dict[str, Any]]:
@@ -85,7 +77,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def service(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """`bentoml serve churn_service:latest` on a free port, until the module is done."""
-    port = _free_port()
+    port = free_port()
     logs = tmp_path_factory.mktemp("predictions")
     env = {
         **os.environ,
@@ -95,41 +87,23 @@ def service(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
         "CHURN_PREDICTION_LOG_DIR": str(logs),
         "OMP_NUM_THREADS": "1",
     }
-    out = open(built["home"] / "serve.log", "w")  # noqa: SIM115
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [str(BENTOML), "serve", "churn_service:latest", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (built["home"] / "serve.log").read_text()[-3000:]
-            try:
-                if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or busy starting
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("the service did not become ready in 120 s")
+    command = [str(BENTOML), "serve", "churn_service:latest", "--host", "127.0.0.1"]
+    started = time.perf_counter()
+    with server_process(
+        [*command, "--port", str(port)],
+        health_url=f"{url}/readyz",
+        log_path=built["home"] / "serve.log",
+        what="bentoml serve",
+        timeout_s=120,
+        env=env,
+    ) as process:
         yield {
             "url": url,
             "process": process,
             "logs": logs,
             "ready_after_s": time.perf_counter() - started,
         }
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        out.close()
 
 
 def _post(service: dict, path: str, body: Any) -> requests.Response:

@@ -3,12 +3,7 @@ MLflow tracking server."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +12,11 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-import requests
 
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.features import TARGET_COL, model_input_columns
 from churn_assets.lib.training import FAMILIES
+from churn_assets_tests.servers import free_port, server_process
 from churn_assets_tests.test_assets import INGESTION, TRAINING, materialized, run
 
 FEATURES = ["customer_features", "train_set", "validation_set", "test_set", "feature_preprocessor"]
@@ -103,61 +98,36 @@ def test_champion_candidate(trained, contract: DataContract) -> None:
     assert validation[TARGET_COL].isin([0, 1]).all()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path: Path) -> Iterator[str]:
     """A real `mlflow server` process on a free loopback port (stopped afterwards)."""
-    port = _free_port()
-    log = open(tmp_path / "mlflow-server.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "server-artifacts"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=tmp_path,
-    )
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'server.db'}",
+        "--artifacts-destination",
+        str(tmp_path / "server-artifacts"),
+    ]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"mlflow server exited: {(tmp_path / 'mlflow-server.log').read_text()}")
-            try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("mlflow server did not become healthy in 90 s")
-            time.sleep(0.5)
+    with server_process(
+        command,
+        health_url=f"{url}/health",
+        log_path=tmp_path / "mlflow-server.log",
+        what="mlflow server",
+        timeout_s=90,
+        cwd=tmp_path,
+    ):
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
 
 
 @pytest.mark.slow

@@ -10,10 +10,7 @@ UI's asset pages show.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +22,8 @@ from typing import Any
 import pytest
 import requests
 import yaml
+
+from churn_assets_tests.servers import free_port, stop
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,12 +166,6 @@ class Webserver:
         return body["data"]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def write_instance_config(dagster_home: Path) -> None:
     """Copy the repository's dagster.yaml, switching to the DefaultRunCoordinator.
 
@@ -192,20 +185,6 @@ def write_instance_config(dagster_home: Path) -> None:
     }
     dagster_home.mkdir(parents=True, exist_ok=True)
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Terminate the server's whole process group (webserver, code server, run workers)."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=15)
-    # Whatever survived SIGTERM in the group (grandchildren outlive a dead leader).
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
 
 
 def wait_until_loaded(server: Webserver) -> dict[str, Any]:
