@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,41 +212,39 @@ def play(
     Returns:
         One record per phase: what happened and how long it took (seconds).
     """
-    phases: list[dict[str, Any]] = []
 
-    def timed(name: str, steps: list[Step]) -> None:
+    def phase(name: str, act: Callable[[], list[Step]]) -> dict[str, Any]:
+        started = time.perf_counter()
+        steps = act()
         runs = [r for step in steps for r in step.runs]
-        phases.append(
-            {
-                "phase": name,
-                "runs": len(runs),
-                "failed_runs": sum(not r.success for r in runs),
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-        )
+        if "retrain" in {r.dagster_run.tags.get("churn/trigger") for r in runs}:
+            name += " (retrain)"
+        return {
+            "phase": name,
+            "runs": len(runs),
+            "failed_runs": sum(not r.success for r in runs),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
 
     landing.mkdir(parents=True, exist_ok=True)
     for path in months[:initial]:
         path.rename(landing / path.name)
-    started = time.perf_counter()
-    timed(
-        "train first champion", [Step("job", "churn_pipeline", [driver.run_job("churn_pipeline")])]
-    )
-    started = time.perf_counter()
-    timed(f"monitor months 1-{initial}", driver.land(landing))
+    phases = [
+        phase(
+            "train first champion",
+            lambda: [Step("job", "churn_pipeline", [driver.run_job("churn_pipeline")])],
+        ),
+        phase(f"monitor months 1-{initial}", lambda: driver.land(landing)),
+    ]
     for index, path in enumerate(months[initial:], start=initial + 1):
         path.rename(landing / path.name)
-        started = time.perf_counter()
-        steps = driver.land(landing)
-        steps.append(driver.tick("retrain_sensor"))
-        timed(
-            f"month {index} lands" + (" (retrain)" if "retrain" in _triggers(steps) else ""), steps
+        phases.append(
+            phase(
+                f"month {index} lands",
+                lambda: [*driver.land(landing), driver.tick("retrain_sensor")],
+            )
         )
     return phases
-
-
-def _triggers(steps: list[Step]) -> set[str]:
-    return {r.dagster_run.tags.get("churn/trigger", "") for step in steps for r in step.runs}
 
 
 def main(argv: list[str] | None = None) -> None:

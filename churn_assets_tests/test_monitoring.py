@@ -47,18 +47,15 @@ def landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, cursor: str | None):
+    """Evaluate a sensor once; return its result and the cursor the daemon would store."""
     sensor = defs.resolve_sensor_def(name)
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, definitions=defs, resources=dict(defs.resources or {})
     )
     result = sensor(context)
-    if isinstance(result, dg.SensorResult) and result.cursor is None:
-        result = dg.SensorResult(
-            run_requests=result.run_requests,
-            dynamic_partitions_requests=result.dynamic_partitions_requests,
-            cursor=context.cursor,
-        )
-    return result, context.cursor if not isinstance(result, dg.SensorResult) else result.cursor
+    if isinstance(result, dg.SensorResult) and result.cursor is not None:
+        return result, result.cursor
+    return result, context.cursor
 
 
 def _alerts(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

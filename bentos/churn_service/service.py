@@ -138,6 +138,8 @@ class ChurnService:
             _BUNDLE,
             shadow_share=_share("CHURN_SHADOW_SHARE"),
             ab_share=_share("CHURN_AB_SHARE"),
+            meta=_META,
+            contract=_CONTRACT,
         )
         self.meta = _META
         self.champion = self.meta.champion
@@ -206,7 +208,7 @@ class ChurnService:
             from churn_assets.lib.explain import FieldExplainer
 
             background = pd.read_parquet(_BUNDLE / serving.BACKGROUND_FILE)
-            self._explainer = FieldExplainer(serving.load_model(_BUNDLE, "champion"), background)
+            self._explainer = FieldExplainer(self.predictor.champion.source, background)
         except Exception as exc:  # reported by /explain and /model_info
             self._explainer_error = f"{type(exc).__name__}: {exc}"
 

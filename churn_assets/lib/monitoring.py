@@ -42,16 +42,14 @@ def load_champion(model_name: str, contract: DataContract) -> Champion:
     import mlflow
 
     from churn_assets.lib import registry
-    from churn_assets.lib.packaging import _slot
     from churn_assets.lib.scorer import CompiledScorer
 
-    version = registry.version_by_alias(model_name, registry.CHAMPION)
-    if version is None:
+    slot = registry.serving_slot(model_name, registry.CHAMPION)
+    if slot is None:
         raise LookupError(
             f"registered model {model_name!r} has no @champion yet: train and promote one "
             "first (the churn_pipeline job)"
         )
-    slot = _slot(model_name, version)
     model = mlflow.sklearn.load_model(slot.model_uri)
     return Champion(slot, model, CompiledScorer.compile(model, contract, slot.family))
 

@@ -29,12 +29,11 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.serving import ModelSlot, ServingMeta, example_record, write_bundle
+from churn_assets.lib.serving import ServingMeta, example_record, write_bundle
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENTOFILE = REPO_ROOT / "bentos" / "churn_service" / "bentofile.yaml"
@@ -45,30 +44,6 @@ BACKGROUND_ROWS = 200
 
 class PackagingError(RuntimeError):
     """The bento cannot be built (no champion, a failed build)."""
-
-
-def _slot(name: str, version: Any) -> ModelSlot:
-    """A registered version's serving facts, from its tags or its MLflow run."""
-    from mlflow import MlflowClient
-
-    tags = dict(version.tags or {})
-    run = MlflowClient().get_run(version.run_id) if version.run_id else None
-    metrics = run.data.metrics if run else {}
-    params = run.data.params if run else {}
-    threshold = tags.get("threshold") or metrics.get("threshold")
-    if threshold is None:
-        raise PackagingError(
-            f"{name} v{version.version} records no decision threshold (tag or run metric "
-            "'threshold'); it was not registered by this platform"
-        )
-    return ModelSlot(
-        version=str(version.version),
-        family=tags.get("family") or params.get("family", "unknown"),
-        threshold=float(threshold),
-        calibration=tags.get("calibration") or params.get("calibration", "none"),
-        mlflow_run_id=version.run_id,
-        model_uri=f"models:/{name}/{version.version}",
-    )
 
 
 def export_bundle(
@@ -96,17 +71,19 @@ def export_bundle(
 
     from churn_assets.lib import registry
 
-    champion = registry.version_by_alias(model_name, registry.CHAMPION)
-    if champion is None:
+    try:
+        champion_slot = registry.serving_slot(model_name, registry.CHAMPION)
+        challenger = registry.serving_slot(model_name, registry.CHALLENGER) if shadow else None
+    except registry.RegistryError as exc:
+        raise PackagingError(str(exc)) from exc
+    if champion_slot is None:
         raise PackagingError(
             f"registered model {model_name!r} has no @champion: nothing to serve. Materialize "
             "promotion_decision (the gate promotes the first model that passes)."
         )
-    champion_slot = _slot(model_name, champion)
-    challenger = registry.version_by_alias(model_name, registry.CHALLENGER) if shadow else None
     shadow_slot = None
-    if challenger is not None and str(challenger.version) != champion_slot.version:
-        shadow_slot = _slot(model_name, challenger)
+    if challenger is not None and challenger.version != champion_slot.version:
+        shadow_slot = challenger
     sample = background.sample(n=min(BACKGROUND_ROWS, len(background)), random_state=0)
     columns = [c for c in [contract.id_column, *contract.feature_columns] if c in sample]
     meta = ServingMeta(

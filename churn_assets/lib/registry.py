@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from churn_assets.lib.serving import ModelSlot
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -111,3 +114,39 @@ def rollback(name: str, actor: str, reason: str) -> AliasMove:
     client.set_model_version_tag(name, target, "restored_at", at)
     # The restored version's own history stays intact; the next rollback goes further back.
     return AliasMove(name, str(current.version), target, actor, reason, at)
+
+
+def serving_slot(name: str, alias: str) -> ModelSlot | None:
+    """What serving and batch scoring need of the version holding ``alias``: version,
+    family, decision threshold, calibration and lineage (from the version's tags, else its
+    MLflow run). ``None`` when no version holds the alias.
+
+    Raises:
+        RegistryError: when the version records no decision threshold (not registered by
+            this platform's gate).
+    """
+    from mlflow import MlflowClient
+
+    from churn_assets.lib.serving import ModelSlot
+
+    version = version_by_alias(name, alias)
+    if version is None:
+        return None
+    tags = dict(version.tags or {})
+    run = MlflowClient().get_run(version.run_id) if version.run_id else None
+    metrics = run.data.metrics if run else {}
+    params = run.data.params if run else {}
+    threshold = tags.get("threshold") or metrics.get("threshold")
+    if threshold is None:
+        raise RegistryError(
+            f"{name} v{version.version} records no decision threshold (tag or run metric "
+            "'threshold'); it was not registered by this platform"
+        )
+    return ModelSlot(
+        version=str(version.version),
+        family=tags.get("family") or params.get("family", "unknown"),
+        threshold=float(threshold),
+        calibration=tags.get("calibration") or params.get("calibration", "none"),
+        mlflow_run_id=version.run_id,
+        model_uri=f"models:/{name}/{version.version}",
+    )

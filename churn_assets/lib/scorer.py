@@ -125,6 +125,7 @@ class CompiledScorer:
     null_fills: dict[str, Any]
     estimator: Any
     calibrator: Any | None = None
+    source: Any = field(default=None, repr=False)  # the compiled model (for SHAP, etc.)
     _coef: np.ndarray | None = field(default=None, repr=False)
     _intercept: float = 0.0
     _forest: _ForestArrays | None = field(default=None, repr=False)
@@ -200,6 +201,7 @@ class CompiledScorer:
             },
             estimator=estimator,
             calibrator=_calibrator_of(model),
+            source=model,
         )
         scorer._prepare_estimator()
         scorer._prepare_rows()

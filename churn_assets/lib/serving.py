@@ -424,12 +424,15 @@ def load_predictor(
     folder: str | os.PathLike[str],
     shadow_share: float | None = None,
     ab_share: float | None = None,
+    meta: ServingMeta | None = None,
+    contract: DataContract | None = None,
 ) -> tuple[Predictor, DataContract]:
-    """A :class:`Predictor` (and the contract) from a bundle folder."""
+    """A :class:`Predictor` (and the contract) from a bundle folder; pass ``meta`` and
+    ``contract`` when they are already loaded."""
     from churn_assets.lib.scorer import CompiledScorer
 
-    meta = read_meta(folder)
-    contract = DataContract.load(Path(folder) / CONTRACT_FILE)
+    meta = meta or read_meta(folder)
+    contract = contract or DataContract.load(Path(folder) / CONTRACT_FILE)
     champion = CompiledScorer.compile(
         load_model(folder, "champion"), contract, meta.champion.family
     )

@@ -216,11 +216,8 @@ def drift_report(
     reference["_label"] = train_set[TARGET_COL].to_numpy()
     current = landed_batch[contract.feature_columns].copy()
     current["_score"] = batch_scores["churn_probability"].to_numpy()
-    target = contract.target.column
-    if target in landed_batch:
-        current["_label"] = landed_batch[target].map(
-            {contract.target.positive: 1, contract.target.negative: 0}
-        )
+    if contract.target.column in landed_batch:  # the contract's labels; drift encodes them
+        current["_label"] = landed_batch[contract.target.column].to_numpy()
     html = platform.reports_dir() / "drift" / month / "drift_report.html"
     result = run_report(
         reference,
@@ -234,6 +231,7 @@ def drift_report(
     numbers = result.to_metadata(per_column=False)
     numbers["model_version"] = score_version or champion.version
 
+    from churn_assets.lib.tracking import run_url
     from churn_assets.lib.tracking import setup as tracking_setup
 
     # An explicit experiment id, not mlflow.set_experiment: that would change the process's
@@ -288,7 +286,7 @@ def drift_report(
             "drifted_columns": ", ".join(result.drifted_columns) or "none",
             "features": markdown(result.features.round(4)),
             "report": dg.MetadataValue.path(str(html)),
-            "mlflow_run": run_url_text(uri, run.info.experiment_id, run.info.run_id),
+            "mlflow_run": run_url(uri, run.info.experiment_id, run.info.run_id),
         }
     )
     config = monitoring.drift_config()
@@ -317,12 +315,6 @@ def drift_report(
             "labelled": bool(performance),
         },
     )
-
-
-def run_url_text(uri: str, experiment_id: str, run_id: str) -> str:
-    from churn_assets.lib.tracking import run_url
-
-    return run_url(uri, experiment_id, run_id)
 
 
 @dg.asset(
