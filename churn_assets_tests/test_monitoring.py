@@ -164,6 +164,53 @@ def test_automation_scores_landed_months_unless_validation_failed(
         assert checks[0]["fields"]["partition"] == "2026-04"
 
 
+def _check_event(instance: dg.DagsterInstance, run_id: str, passed: bool | None) -> None:
+    """What a run writes for `batch_rejected_share_within_limit`: planned at run start
+    (`passed=None`), then its verdict."""
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationPlanned,
+    )
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    key, name = dg.AssetKey("landed_batch"), "batch_rejected_share_within_limit"
+    if passed is None:
+        kind = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+        data: Any = AssetCheckEvaluationPlanned(asset_key=key, check_name=name)
+    else:
+        kind = DagsterEventType.ASSET_CHECK_EVALUATION
+        data = dg.AssetCheckEvaluation(asset_key=key, check_name=name, passed=passed)
+    event = DagsterEvent(
+        event_type_value=kind.value, job_name="ingest_batch", event_specific_data=data
+    )
+    instance.report_dagster_event(event, run_id=run_id)
+
+
+def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture) -> None:
+    """Failures from before the sensor started are not replayed; a check still running when
+    the sensor ticks is alerted once its verdict lands; each failure is alerted once."""
+    caplog.set_level(logging.INFO)
+    defs = load_defs()
+
+    def failures() -> list[str]:
+        return [a["fields"]["run_id"] for a in _alerts(caplog) if a["kind"] == "check_failed"]
+
+    with dg.instance_for_test() as instance:
+        _check_event(instance, "old-run", None)
+        _check_event(instance, "old-run", False)
+        _, cursor = _tick(defs, "check_failure_alerts", instance, None)
+        # Within the same second as the first tick: SQLite's row timestamps could not tell.
+        _check_event(instance, "run-a", None)
+        _check_event(instance, "run-b", None)
+        _check_event(instance, "run-b", False)
+        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
+        assert failures() == ["run-b"]  # run-a is still in progress
+        _check_event(instance, "run-a", False)
+        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
+        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
+        assert failures() == ["run-b", "run-a"]
+        assert json.loads(cursor)["open"]["landed_batch:batch_rejected_share_within_limit"] == []
+
+
 def _report(instance: dg.DagsterInstance, month: str, breached: bool, version: str = "1") -> None:
     instance.add_dynamic_partitions("months", [month])
     flag = 1.0 if breached else 0.0

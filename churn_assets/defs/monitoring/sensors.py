@@ -190,34 +190,51 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) ->
     """An alert for every failed asset check (critical when the check is blocking).
 
     Reads each check's execution history (kept in the instance's index, so this works on
-    SQLite and Postgres alike); the cursor holds the newest execution id seen per check and
-    when watching started, so nothing older is replayed.
+    SQLite and Postgres alike). The cursor holds, per check, the newest execution id seen and
+    the ids still in progress (a row is written when the check is planned and updated with
+    its verdict, so an execution first seen in progress is looked at again). The first tick
+    only records where the history stands: nothing older is replayed. Ids, not timestamps:
+    SQLite stores the row's creation time to the second.
     """
     from dagster._core.storage.asset_check_execution_record import (
         AssetCheckExecutionRecordStatus,
     )
 
-    state = json.loads(context.cursor) if context.cursor else {}
-    since = state.setdefault("since", datetime.now(UTC).timestamp())
-    seen: dict[str, int] = state.setdefault("seen", {})
     specs = {
         spec.key: spec
         for assets_def in context.repository_def.asset_graph.assets_defs
         for spec in assets_def.check_specs
     }
-    failed = 0
-    for key, spec in specs.items():
-        name = key.to_user_string()
-        history = context.instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=50
+    histories = {
+        key: sorted(
+            context.instance.event_log_storage.get_asset_check_execution_history(key, limit=50),
+            key=lambda r: r.id,
         )
-        for record in sorted(history, key=lambda r: r.id):
-            if record.id <= seen.get(name, 0) or record.create_timestamp < since:
+        for key in specs
+    }
+    if not context.cursor:
+        start = max((h[-1].id for h in histories.values() if h), default=0)
+        context.update_cursor(json.dumps({"start": start, "seen": {}, "open": {}}))
+        return dg.SkipReason(f"Watching {len(specs)} checks from execution id {start}")
+
+    state = json.loads(context.cursor)
+    failed = 0
+    for key, history in histories.items():
+        name = key.to_user_string()
+        seen = state.setdefault("seen", {}).get(name, state.get("start", 0))
+        still_open = set(state.setdefault("open", {}).get(name, []))
+        now_open: list[int] = []
+        for record in history:
+            if record.id <= seen and record.id not in still_open:
                 continue
-            seen[name] = record.id
+            seen = max(seen, record.id)
+            if record.status == AssetCheckExecutionRecordStatus.PLANNED:
+                now_open.append(record.id)
+                continue
             if record.status != AssetCheckExecutionRecordStatus.FAILED:
                 continue
             failed += 1
+            spec = specs[key]
             evaluation = record.event.dagster_event.event_specific_data if record.event else None
             asset = key.asset_key.to_user_string()
             fields = {"asset": asset, "partition": record.partition or "", "run_id": record.run_id}
@@ -230,6 +247,8 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) ->
                 (evaluation.description if evaluation else None) or spec.description or "",
                 fields,
             )
+        state["seen"][name] = seen
+        state["open"][name] = now_open
     context.update_cursor(json.dumps(state))
     return dg.SkipReason(f"{failed} new failed check(s)")
 
