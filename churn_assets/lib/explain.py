@@ -12,6 +12,7 @@ uncalibrated pipeline. Cost is bounded: the background and the explained rows ar
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -156,7 +157,11 @@ def beeswarm_png(contributions: pd.DataFrame, frame: pd.DataFrame, top: int = 15
     explanation = shap.Explanation(
         values=contributions[fields].to_numpy(), data=data, feature_names=fields
     )
-    shap.plots.beeswarm(explanation, max_display=top, show=False)
+    with warnings.catch_warnings():
+        # Categorical fields have no numeric value to colour by (NaN on purpose, drawn grey);
+        # SHAP's colour scaling then warns about an all-NaN slice.
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        shap.plots.beeswarm(explanation, max_display=top, show=False)
     fig = plt.gcf()
     fig.set_size_inches(7, 0.35 * len(fields) + 1.5)
     return figure_png(fig)

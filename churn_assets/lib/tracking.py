@@ -199,5 +199,6 @@ def log_dataset(frame: pd.DataFrame, name: str, target: str, context: str) -> No
         # The dataset's own schema is only descriptive (the model signature comes from the
         # contract), so MLflow's hint about integer columns and missing values is noise here.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        # (The schema is inferred lazily, when the input is logged.)
         dataset = mlflow.data.from_pandas(frame, name=name, targets=target)
-    mlflow.log_input(dataset, context=context)
+        mlflow.log_input(dataset, context=context)
