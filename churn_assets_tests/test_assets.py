@@ -31,6 +31,7 @@ TRAINING = [f"tuned_{f}" for f in FAMILIES] + [
     "fairness_report",
     "explanations",
     "model_card",
+    "drift_reference",
     "promotion_decision",
 ]
 # Tests tune with a tiny budget; `make demo` uses the "demo" preset.
@@ -104,6 +105,14 @@ def test_whole_graph_on_the_simulator(monkeypatch: pytest.MonkeyPatch, churn_hom
     assert 0 < valid["rows_quarantined"] < 40
     splits = sum(mats[s]["dagster/row_count"] for s in ("train_set", "validation_set", "test_set"))
     assert splits == valid["rows_valid"]
+    # The registered champion carries every row it was built from; labels on test rows only.
+    reference = mats["drift_reference"]
+    assert reference["rows"] == splits
+    assert (
+        reference["test_rows"]
+        == reference["labelled_rows"]
+        == mats["test_set"]["dagster/row_count"]
+    )
     verdicts = checks(result)
     assert all(v.passed for v in verdicts.values()), {k: v.passed for k, v in verdicts.items()}
     assert verdicts["rejected_share_within_limit"].metadata["threshold"].value == 0.05

@@ -71,6 +71,10 @@ def test_drift_confirmed_retrains_promotes_and_rebuilds(
         assert scores["model_version"] == "1" and scores["rows"] == 3000
         clean = _latest(instance, "drift_report")["2026-04"]
         assert clean["breached"] == 0.0, clean
+        # Performance is judged against v1's held-out test ROC-AUC (the reference logged with
+        # it), not against its own training rows.
+        v1_test_auc = _latest(instance, "evaluation_report")[""]["test_roc_auc"]
+        assert clean["reference_roc_auc"] == pytest.approx(v1_test_auc, abs=1e-4)
         assert driver.tick("retrain_sensor").skip_reason
 
         # Month 5 drifts: one breach re-evaluates the champion but does not retrain.

@@ -1,15 +1,27 @@
-"""Monitoring glue without Dagster: the champion for batch work, batch scoring with reasons,
-and the translation of a drift report into the retraining trigger's terms.
+"""Monitoring glue without Dagster: the champion for batch work, the reference it is
+monitored against, batch scoring with reasons, and the translation of a drift report into
+the retraining trigger's terms.
 
 Batch scoring uses the same :class:`~churn_assets.lib.scorer.CompiledScorer` as the service,
 compiled from the model the registry calls ``champion``, so a customer gets the same score
 from the nightly table and from the API.
+
+The drift reference belongs to the model, not to the current training table: the rows a
+model version was built from are logged with it (:func:`log_reference`) and read back for
+whichever version is champion (:func:`load_reference`). Otherwise a retraining the gate
+rejects would silently move the reference of the old champion to newer (drifted) data, and
+the drift it should still report would disappear. Only the held-out test rows carry labels
+there, so the reference ROC-AUC is the champion's test ROC-AUC (what the gate measured), not
+its optimistic score on its own training rows (on the simulator a random forest's training
+ROC-AUC is about 0.04 higher, most of the default 0.05 drop limit).
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +30,10 @@ import pandas as pd
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.serving import ModelSlot, risk_tiers
 from churn_assets.lib.trigger import BatchOutcome
+
+REFERENCE_ARTIFACT = "monitoring_reference/reference.parquet"
+SPLIT_COLUMN = "_split"
+LABELLED_SPLIT = "test"
 
 
 @dataclass
@@ -52,6 +68,75 @@ def load_champion(model_name: str, contract: DataContract) -> Champion:
         )
     model = mlflow.sklearn.load_model(slot.model_uri)
     return Champion(slot, model, CompiledScorer.compile(model, contract, slot.family))
+
+
+def reference_frame(
+    splits: dict[str, pd.DataFrame],
+    columns: list[str],
+    target: str,
+    max_rows: int,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The rows a model was built from, one frame: ``columns``, the target (kept on the
+    held-out ``test`` rows only, NaN elsewhere) and :data:`SPLIT_COLUMN`.
+
+    Above ``max_rows`` every split is sampled by the same fraction, so the mix of splits (and
+    enough labelled rows) is kept.
+    """
+    if LABELLED_SPLIT not in splits:
+        raise ValueError(f"the reference needs the held-out {LABELLED_SPLIT!r} split")
+    total = sum(len(frame) for frame in splits.values())
+    fraction = min(1.0, max_rows / total) if total else 1.0
+    parts = []
+    for name, frame in splits.items():
+        missing = [c for c in [*columns, target] if c not in frame]
+        if missing:
+            raise ValueError(f"split {name!r} lacks columns {missing}")
+        part = frame[[*columns, target]]
+        if fraction < 1.0:
+            part = part.sample(frac=fraction, random_state=seed)
+        part = part.assign(**{SPLIT_COLUMN: name})
+        if name != LABELLED_SPLIT:
+            part[target] = np.nan
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def log_reference(frame: pd.DataFrame, run_id: str) -> str:
+    """Log ``frame`` as :data:`REFERENCE_ARTIFACT` of the MLflow run; its artifact URI."""
+    import mlflow
+
+    folder, name = REFERENCE_ARTIFACT.rsplit("/", 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        frame.to_parquet(path, index=False)
+        mlflow.MlflowClient().log_artifact(run_id, str(path), artifact_path=folder)
+    return f"runs:/{run_id}/{REFERENCE_ARTIFACT}"
+
+
+def load_reference(slot: ModelSlot) -> pd.DataFrame:
+    """The reference logged with a model version (see :func:`log_reference`).
+
+    Raises:
+        LookupError: when the version's run has none (registered before references were
+            logged, or from outside the pipeline).
+    """
+    import mlflow
+
+    if not slot.mlflow_run_id:
+        raise LookupError(f"model version {slot.version} has no MLflow run to read from")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=slot.mlflow_run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp
+            )
+        except Exception as exc:  # MLflow raises different types per artifact store
+            raise LookupError(
+                f"model version {slot.version} (run {slot.mlflow_run_id}) has no "
+                f"{REFERENCE_ARTIFACT}: materialize drift_reference and promotion_decision "
+                "(the churn_pipeline job) to register a version that has one"
+            ) from exc
+        return pd.read_parquet(path)
 
 
 def format_reason(reason: dict[str, Any]) -> str:

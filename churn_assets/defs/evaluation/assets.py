@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
+from churn_assets.defs.resources import ChurnPlatform, MlflowTracking, MonitoringSettings
 
 
 class EvaluationConfig(dg.Config):
@@ -340,5 +340,49 @@ def model_card(
             "path": dg.MetadataValue.path(str(folder / "model_card.html")),
             "missing_sections": dg.MetadataValue.json(missing),
             "card": dg.MetadataValue.md(card),
+        },
+    )
+
+
+@dg.asset(group_name="evaluation", kinds={"pandas", "mlflow"}, code_version="1")
+def drift_reference(
+    platform: ChurnPlatform,
+    mlflow: MlflowTracking,
+    monitoring: MonitoringSettings,
+    champion_candidate,
+    train_set,
+    validation_set,
+    test_set,
+) -> dg.Output:
+    """The rows the champion candidate was built from (train, validation, test; labels on the
+    held-out test rows only), logged with its MLflow run. Monitoring compares every landed
+    month with the reference of the model that is champion, so a rejected retraining does
+    not move it, and the reference ROC-AUC is the honest test ROC-AUC."""
+    from churn_assets.lib.features import TARGET_COL
+    from churn_assets.lib.monitoring import SPLIT_COLUMN, log_reference, reference_frame
+
+    run_id = champion_candidate.mlflow_run_id
+    if not run_id:
+        raise dg.Failure("the champion candidate has no MLflow run to log its reference to")
+    contract = platform.contract()
+    frame = reference_frame(
+        {"train": train_set, "validation": validation_set, "test": test_set},
+        contract.feature_columns,
+        TARGET_COL,
+        max_rows=monitoring.max_rows,
+    )
+    mlflow.setup(platform.home_path)
+    uri = log_reference(frame, run_id)
+    counts = frame[SPLIT_COLUMN].value_counts()
+    return dg.Output(
+        frame,
+        metadata={
+            "rows": len(frame),
+            **{
+                f"{split}_rows": int(counts.get(split, 0))
+                for split in ("train", "validation", "test")
+            },
+            "labelled_rows": int(frame[TARGET_COL].notna().sum()),
+            "artifact": uri,
         },
     )

@@ -46,6 +46,18 @@ def _landed_file(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     return store, files[0]
 
 
+def _champion_and_reference(platform: ChurnPlatform):
+    """The champion from the registry, compiled, and the reference rows logged with it."""
+    from churn_assets.lib.monitoring import load_champion, load_reference
+
+    contract = platform.contract()
+    try:
+        champion = load_champion(platform.registered_model, contract)
+        return champion, load_reference(champion.slot)
+    except LookupError as exc:
+        raise dg.Failure(str(exc)) from exc
+
+
 @dg.asset(
     partitions_def=MONTHS,
     group_name=GROUP,
@@ -113,6 +125,9 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     kinds={"pandas", "parquet", "shap"},
     code_version="1",
     automation_condition=AFTER_PARENTS,
+    # Not read: the champion (and its reference) come from the registry. The dependency
+    # keeps a month unscored until a model has been trained.
+    deps=["train_set"],
 )
 def batch_scores(
     context: dg.AssetExecutionContext,
@@ -120,25 +135,22 @@ def batch_scores(
     mlflow: MlflowTracking,
     monitoring: MonitoringSettings,
     landed_batch,
-    train_set,
 ):
     """Every customer of the month scored by the current champion (the same compiled scorer
     the service uses): churn probability, label at the decision threshold, risk tier, model
     version and the top reasons (SHAP per contract field)."""
-    from churn_assets.lib.monitoring import load_champion, score_batch
+    from churn_assets.lib.monitoring import SPLIT_COLUMN, score_batch
     from churn_assets.metadata import preview
 
     contract = platform.contract()
     mlflow.setup(platform.home_path)
-    try:
-        champion = load_champion(platform.registered_model, contract)
-    except LookupError as exc:
-        raise dg.Failure(str(exc)) from exc
+    champion, reference = _champion_and_reference(platform)
     explainer = None
     if monitoring.top_reasons > 0:
         from churn_assets.lib.explain import FieldExplainer
 
-        explainer = FieldExplainer(champion.model, train_set[contract.feature_columns])
+        background = reference[reference[SPLIT_COLUMN] == "train"]
+        explainer = FieldExplainer(champion.model, background[contract.feature_columns])
     scores = score_batch(
         landed_batch, contract, champion, explainer=explainer, top_k=monitoring.top_reasons
     )
@@ -174,6 +186,7 @@ DRIFT_CHECKS = {
     kinds={"evidently", "mlflow"},
     code_version="1",
     automation_condition=AFTER_PARENTS,
+    deps=["train_set"],  # as for batch_scores: not read, a model must exist
     check_specs=[
         dg.AssetCheckSpec(name, asset="drift_report", description=text)
         for name, text in DRIFT_CHECKS.items()
@@ -187,33 +200,32 @@ def drift_report(
     alerts: Alerts,
     landed_batch,
     batch_scores,
-    train_set,
 ):
-    """Evidently report of the month against the champion's training rows: data drift per
-    feature (effect sizes, so a tiny shift over a million rows does not alarm), prediction
-    drift of the champion's scores and, where the month carries labels, ROC-AUC against
-    training. Numbers here and in MLflow; the HTML under CHURN_HOME/reports/drift; Prometheus
-    gauges under CHURN_HOME/monitoring/prometheus; an alert on a breach."""
+    """Evidently report of the month against the champion's reference (the rows it was built
+    from, logged with it): data drift per feature (effect sizes, so a tiny shift over a
+    million rows does not alarm), prediction drift of the champion's scores and, where the
+    month carries labels, ROC-AUC against the champion's held-out test ROC-AUC. Numbers here
+    and in MLflow; the HTML under CHURN_HOME/reports/drift; Prometheus gauges under
+    CHURN_HOME/monitoring/prometheus; an alert on a breach."""
     import mlflow as mlflow_lib
 
     from churn_assets.lib import prometheus
     from churn_assets.lib.drift import drift_report as run_report
     from churn_assets.lib.features import TARGET_COL
-    from churn_assets.lib.monitoring import load_champion
     from churn_assets.metadata import markdown
 
     contract = platform.contract()
     month = context.partition_key
     uri, _ = mlflow.setup(platform.home_path)
-    champion = load_champion(platform.registered_model, contract)
+    champion, rows = _champion_and_reference(platform)
     score_version = str(batch_scores["model_version"].iloc[0]) if len(batch_scores) else ""
     if score_version and score_version != champion.version:
         context.log.warning(
             f"{month} was scored by v{score_version}; the champion is now v{champion.version}"
         )
-    reference = train_set[contract.feature_columns].copy()
+    reference = rows[contract.feature_columns].copy()
     reference["_score"] = champion.scorer.predict_proba(reference)
-    reference["_label"] = train_set[TARGET_COL].to_numpy()
+    reference["_label"] = rows[TARGET_COL].to_numpy()  # held-out rows only (NaN elsewhere)
     current = landed_batch[contract.feature_columns].copy()
     current["_score"] = batch_scores["churn_probability"].to_numpy()
     if contract.target.column in landed_batch:  # the contract's labels; drift encodes them

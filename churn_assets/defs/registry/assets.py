@@ -49,6 +49,8 @@ class GateConfig(dg.Config):
     group_name=GROUP,
     kinds={"mlflow"},
     code_version="1",
+    # Every registered version carries the reference monitoring compares its batches with.
+    deps=["drift_reference"],
     check_specs=[
         dg.AssetCheckSpec(name, asset="promotion_decision", blocking=True, description=text)
         for name, text in zip(
