@@ -166,7 +166,7 @@ def test_automation_scores_landed_months_unless_validation_failed(
 
 def _check_event(instance: dg.DagsterInstance, run_id: str, passed: bool | None) -> None:
     """What a run writes for `batch_rejected_share_within_limit`: planned at run start
-    (`passed=None`), then its verdict."""
+    (`passed=None`, the run is then in progress), then its verdict."""
     from dagster._core.definitions.asset_checks.asset_check_evaluation import (
         AssetCheckEvaluationPlanned,
     )
@@ -174,6 +174,11 @@ def _check_event(instance: dg.DagsterInstance, run_id: str, passed: bool | None)
 
     key, name = dg.AssetKey("landed_batch"), "batch_rejected_share_within_limit"
     if passed is None:
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="ingest_batch", run_id=run_id, status=dg.DagsterRunStatus.STARTED
+            )
+        )
         kind = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
         data: Any = AssetCheckEvaluationPlanned(asset_key=key, check_name=name)
     else:
@@ -185,11 +190,20 @@ def _check_event(instance: dg.DagsterInstance, run_id: str, passed: bool | None)
     instance.report_dagster_event(event, run_id=run_id)
 
 
+def _end_run(instance: dg.DagsterInstance, run_id: str) -> None:
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    instance.report_run_failed(run)
+
+
 def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture) -> None:
-    """Failures from before the sensor started are not replayed; a check still running when
-    the sensor ticks is alerted once its verdict lands; each failure is alerted once."""
+    """Failures from before the sensor started are not alerted; a check still running when
+    the sensor ticks (even the first tick) is alerted once its verdict lands; a run that
+    ended without a verdict is let go; each failure is alerted once, however many land
+    between two ticks; a cursor of the older format starts afresh instead of replaying."""
     caplog.set_level(logging.INFO)
     defs = load_defs()
+    check = "landed_batch:batch_rejected_share_within_limit"
 
     def failures() -> list[str]:
         return [a["fields"]["run_id"] for a in _alerts(caplog) if a["kind"] == "check_failed"]
@@ -197,18 +211,35 @@ def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture)
     with dg.instance_for_test() as instance:
         _check_event(instance, "old-run", None)
         _check_event(instance, "old-run", False)
+        _check_event(instance, "running-at-start", None)
         _, cursor = _tick(defs, "check_failure_alerts", instance, None)
+        assert json.loads(cursor)["open"] == {check: [2]}
         # Within the same second as the first tick: SQLite's row timestamps could not tell.
         _check_event(instance, "run-a", None)
         _check_event(instance, "run-b", None)
         _check_event(instance, "run-b", False)
+        _check_event(instance, "run-c", None)
+        _end_run(instance, "run-c")  # crashed before its check ran: no verdict will come
         _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
-        assert failures() == ["run-b"]  # run-a is still in progress
+        assert failures() == ["run-b"]  # run-a and the first one are still in progress
+        assert json.loads(cursor)["open"] == {check: [2, 3]}
         _check_event(instance, "run-a", False)
+        _check_event(instance, "running-at-start", False)
         _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
         _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
-        assert failures() == ["run-b", "run-a"]
-        assert json.loads(cursor)["open"]["landed_batch:batch_rejected_share_within_limit"] == []
+        assert failures() == ["run-b", "running-at-start", "run-a"]
+        assert json.loads(cursor)["open"] == {}
+
+        # A backfill: more failures between two ticks than one page of history.
+        for i in range(130):
+            _check_event(instance, f"backfill-{i}", None)
+            _check_event(instance, f"backfill-{i}", False)
+        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
+        assert failures()[3:] == [f"backfill-{i}" for i in range(130)]
+
+        # The cursor format before ids (a wall-clock "since"): start afresh, replay nothing.
+        _tick(defs, "check_failure_alerts", instance, json.dumps({"since": 0.0, "seen": {}}))
+        assert len(failures()) == 133
 
 
 def _report(instance: dg.DagsterInstance, month: str, breached: bool, version: str = "1") -> None:

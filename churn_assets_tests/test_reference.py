@@ -11,6 +11,7 @@ import pytest
 
 from churn_assets.lib.monitoring import (
     SPLIT_COLUMN,
+    has_reference,
     load_reference,
     log_reference,
     reference_frame,
@@ -47,13 +48,20 @@ def test_every_split_is_kept_and_only_held_out_rows_are_labelled() -> None:
     assert labelled["_target"].tolist() == splits["test"]["_target"].tolist()
 
 
-def test_a_cap_samples_each_split_by_the_same_fraction() -> None:
+def test_a_cap_keeps_the_test_rows_and_samples_the_rest_evenly() -> None:
     splits = _splits({"train": 6000, "validation": 2000, "test": 2000})
-    frame = reference_frame(splits, ["tenure"], "_target", max_rows=1000, seed=1)
+    frame = reference_frame(splits, ["tenure"], "_target", max_rows=3000, seed=1)
     counts = frame[SPLIT_COLUMN].value_counts()
-    assert counts.to_dict() == {"train": 600, "validation": 200, "test": 200}
-    again = reference_frame(splits, ["tenure"], "_target", max_rows=1000, seed=1)
+    assert counts.to_dict() == {"test": 2000, "train": 750, "validation": 250}
+    test_rows = frame[frame[SPLIT_COLUMN] == "test"]
+    assert test_rows["_target"].tolist() == splits["test"]["_target"].tolist()
+    again = reference_frame(splits, ["tenure"], "_target", max_rows=3000, seed=1)
     pd.testing.assert_frame_equal(frame, again)  # reproducible
+    # A cap below the test split: test rows only, never more than the cap.
+    small = reference_frame(splits, ["tenure"], "_target", max_rows=500, seed=1)
+    assert small[SPLIT_COLUMN].value_counts().to_dict() == {"test": 500}
+    tiny = reference_frame(_splits({"train": 1, "validation": 1, "test": 1}), [], "_target", 2)
+    assert tiny[SPLIT_COLUMN].tolist() == ["test"]  # shares round down: never above the cap
 
 
 def test_a_reference_needs_held_out_rows_and_the_columns() -> None:
@@ -63,6 +71,8 @@ def test_a_reference_needs_held_out_rows_and_the_columns() -> None:
     splits = _splits({"train": 10, "test": 10})
     with pytest.raises(ValueError, match=r"lacks columns \['MonthlyCharges'\]"):
         reference_frame(splits, ["MonthlyCharges"], "_target", max_rows=100)
+    with pytest.raises(ValueError, match="max_rows must be >= 1"):
+        reference_frame(splits, ["tenure"], "_target", max_rows=0)
 
 
 def test_logged_with_the_model_run_and_read_back(tmp_path: Path) -> None:
@@ -80,6 +90,7 @@ def test_logged_with_the_model_run_and_read_back(tmp_path: Path) -> None:
         pass
     uri = log_reference(frame, run.info.run_id)
     assert uri == f"runs:/{run.info.run_id}/monitoring_reference/reference.parquet"
+    assert has_reference(run.info.run_id) and not has_reference(bare.info.run_id)
     slot = ModelSlot("3", "logreg", 0.4, "none", mlflow_run_id=run.info.run_id)
     pd.testing.assert_frame_equal(load_reference(slot), frame)
 

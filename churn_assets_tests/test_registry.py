@@ -78,19 +78,23 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield home
 
 
-def _worse_candidate(home: Path) -> None:
-    """Replace the stored champion candidate by a constant model (AUC 0.5), logged to MLflow."""
+def _worse_candidate(home: Path, with_reference: bool = True) -> None:
+    """Replace the stored champion candidate by a constant model (AUC 0.5), logged to MLflow
+    (with the monitoring reference drift_reference logged for the real candidate)."""
     import mlflow
     from sklearn.dummy import DummyClassifier
     from sklearn.pipeline import Pipeline
 
     from churn_assets.lib.contract import DataContract
     from churn_assets.lib.features import TARGET_COL
+    from churn_assets.lib.monitoring import log_reference
     from churn_assets.lib.tracking import log_model
 
     path = home / "storage" / "champion_candidate.joblib"
-    good = joblib.load(path)
-    joblib.dump(good, home / "good_candidate.joblib")
+    kept = home / "good_candidate.joblib"
+    if not kept.exists():  # the real candidate, restored later in the test
+        joblib.dump(joblib.load(path), kept)
+    good = joblib.load(kept)
     train = __import__("pandas").read_parquet(home / "storage" / "train_set.parquet")
     preprocess = joblib.load(home / "storage" / "feature_preprocessor.joblib")
     bad = Pipeline([("preprocess", preprocess), ("model", DummyClassifier(strategy="prior"))])
@@ -100,8 +104,11 @@ def _worse_candidate(home: Path) -> None:
     # The platform's experiment (artifacts under the home): MLflow's Default experiment would
     # put them in ./mlruns of whatever directory the tests run from.
     experiment = setup(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}", "churn-platform", home)
-    with mlflow.start_run(experiment_id=experiment):
+    with mlflow.start_run(experiment_id=experiment) as run:
         logged = log_model(bad, train[good.input_columns], DataContract.load())
+    if with_reference:
+        reference = __import__("pandas").read_parquet(home / "storage" / "drift_reference.parquet")
+        log_reference(reference, run.info.run_id)
     joblib.dump(
         dataclasses.replace(good, model=bad, mlflow_model_uri=logged.model_uri, mlflow_run_id=None),
         path,
@@ -114,6 +121,14 @@ def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CHURN_HOME", str(home))
     monkeypatch.setenv("CHURN_DATA_URI", "sim://?customers=900&months=2&seed=6&dirty_rate=0")
     # The first candidate had no champion to beat: promoted as v1.
+    assert _champion_version(home) == "1"
+
+    # A candidate without the monitoring reference is refused before it is registered.
+    _worse_candidate(home, with_reference=False)
+    refused = _run(["promotion_decision"])
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.is_step_failure)
+    assert "no monitoring reference" in failure.step_failure_data.error.message
     assert _champion_version(home) == "1"
 
     # A deliberately worse challenger is rejected and `champion` does not move.

@@ -80,21 +80,27 @@ def reference_frame(
     """The rows a model was built from, one frame: ``columns``, the target (kept on the
     held-out ``test`` rows only, NaN elsewhere) and :data:`SPLIT_COLUMN`.
 
-    Above ``max_rows`` every split is sampled by the same fraction, so the mix of splits (and
-    enough labelled rows) is kept.
+    At most ``max_rows``: the test rows are kept whole (sampled only if they alone exceed
+    the cap), so the reference ROC-AUC stays the test ROC-AUC; the other splits share what
+    is left, each sampled by the same fraction.
     """
     if LABELLED_SPLIT not in splits:
         raise ValueError(f"the reference needs the held-out {LABELLED_SPLIT!r} split")
-    total = sum(len(frame) for frame in splits.values())
-    fraction = min(1.0, max_rows / total) if total else 1.0
-    parts = []
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
     for name, frame in splits.items():
         missing = [c for c in [*columns, target] if c not in frame]
         if missing:
             raise ValueError(f"split {name!r} lacks columns {missing}")
+    n_test = min(len(splits[LABELLED_SPLIT]), max_rows)
+    others = sum(len(f) for name, f in splits.items() if name != LABELLED_SPLIT)
+    fraction = min(1.0, (max_rows - n_test) / others) if others else 1.0
+    parts = []
+    for name, frame in splits.items():
+        n = n_test if name == LABELLED_SPLIT else int(len(frame) * fraction)
         part = frame[[*columns, target]]
-        if fraction < 1.0:
-            part = part.sample(frac=fraction, random_state=seed)
+        if n < len(part):
+            part = part.sample(n=n, random_state=seed)
         part = part.assign(**{SPLIT_COLUMN: name})
         if name != LABELLED_SPLIT:
             part[target] = np.nan
@@ -114,28 +120,37 @@ def log_reference(frame: pd.DataFrame, run_id: str) -> str:
     return f"runs:/{run_id}/{REFERENCE_ARTIFACT}"
 
 
+def has_reference(run_id: str) -> bool:
+    """Whether the MLflow run holds :data:`REFERENCE_ARTIFACT`."""
+    import mlflow
+
+    folder = REFERENCE_ARTIFACT.rsplit("/", 1)[0]
+    listed = mlflow.MlflowClient().list_artifacts(run_id, folder)
+    return any(item.path == REFERENCE_ARTIFACT for item in listed)
+
+
 def load_reference(slot: ModelSlot) -> pd.DataFrame:
     """The reference logged with a model version (see :func:`log_reference`).
 
     Raises:
         LookupError: when the version's run has none (registered before references were
-            logged, or from outside the pipeline).
+            logged, or from outside the pipeline). Other errors (an unreachable artifact
+            store) propagate as they are.
     """
     import mlflow
 
     if not slot.mlflow_run_id:
         raise LookupError(f"model version {slot.version} has no MLflow run to read from")
+    if not has_reference(slot.mlflow_run_id):
+        raise LookupError(
+            f"model version {slot.version} (run {slot.mlflow_run_id}) has no "
+            f"{REFERENCE_ARTIFACT}: versions registered by churn_pipeline have one "
+            "(drift_reference logs it before promotion_decision registers the version)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=slot.mlflow_run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp
-            )
-        except Exception as exc:  # MLflow raises different types per artifact store
-            raise LookupError(
-                f"model version {slot.version} (run {slot.mlflow_run_id}) has no "
-                f"{REFERENCE_ARTIFACT}: materialize drift_reference and promotion_decision "
-                "(the churn_pipeline job) to register a version that has one"
-            ) from exc
+        path = mlflow.artifacts.download_artifacts(
+            run_id=slot.mlflow_run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp
+        )
         return pd.read_parquet(path)
 
 

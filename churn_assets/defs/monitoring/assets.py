@@ -1,5 +1,6 @@
 """Monitoring: each landed month is validated, scored by the champion and compared with the
-training data; a re-evaluation of the champion on every labelled month runs on demand.
+rows that champion was built from (its reference, logged with it); a re-evaluation of the
+champion on every labelled month runs on demand.
 
 The monthly assets are partitioned by month (a dynamic partition added by the landing
 sensor) and update themselves through declarative automation: a new `landed_batch` partition
@@ -46,16 +47,21 @@ def _landed_file(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     return store, files[0]
 
 
-def _champion_and_reference(platform: ChurnPlatform):
-    """The champion from the registry, compiled, and the reference rows logged with it."""
-    from churn_assets.lib.monitoring import load_champion, load_reference
+def _reference(context: dg.AssetExecutionContext, champion, train_set):
+    """The champion's reference rows and where they came from.
 
-    contract = platform.contract()
+    A version registered before references were logged has none: its batches are then
+    compared with the current `train_set` (labels on every row, so the reference ROC-AUC is
+    the optimistic training one), with a warning, rather than not monitored at all. The
+    next version the gate promotes brings its own.
+    """
+    from churn_assets.lib.monitoring import SPLIT_COLUMN, load_reference
+
     try:
-        champion = load_champion(platform.registered_model, contract)
-        return champion, load_reference(champion.slot)
+        return load_reference(champion.slot), f"logged with v{champion.version}"
     except LookupError as exc:
-        raise dg.Failure(str(exc)) from exc
+        context.log.warning(f"{exc}; falling back to the current train_set")
+        return train_set.assign(**{SPLIT_COLUMN: "train"}), "current train_set (fallback)"
 
 
 @dg.asset(
@@ -125,9 +131,6 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     kinds={"pandas", "parquet", "shap"},
     code_version="1",
     automation_condition=AFTER_PARENTS,
-    # Not read: the champion (and its reference) come from the registry. The dependency
-    # keeps a month unscored until a model has been trained.
-    deps=["train_set"],
 )
 def batch_scores(
     context: dg.AssetExecutionContext,
@@ -135,20 +138,25 @@ def batch_scores(
     mlflow: MlflowTracking,
     monitoring: MonitoringSettings,
     landed_batch,
+    train_set,  # only a fallback; see _reference
 ):
     """Every customer of the month scored by the current champion (the same compiled scorer
     the service uses): churn probability, label at the decision threshold, risk tier, model
     version and the top reasons (SHAP per contract field)."""
-    from churn_assets.lib.monitoring import SPLIT_COLUMN, score_batch
+    from churn_assets.lib.monitoring import SPLIT_COLUMN, load_champion, score_batch
     from churn_assets.metadata import preview
 
     contract = platform.contract()
     mlflow.setup(platform.home_path)
-    champion, reference = _champion_and_reference(platform)
+    try:
+        champion = load_champion(platform.registered_model, contract)
+    except LookupError as exc:
+        raise dg.Failure(str(exc)) from exc
     explainer = None
     if monitoring.top_reasons > 0:
         from churn_assets.lib.explain import FieldExplainer
 
+        reference, _ = _reference(context, champion, train_set)
         background = reference[reference[SPLIT_COLUMN] == "train"]
         explainer = FieldExplainer(champion.model, background[contract.feature_columns])
     scores = score_batch(
@@ -186,7 +194,6 @@ DRIFT_CHECKS = {
     kinds={"evidently", "mlflow"},
     code_version="1",
     automation_condition=AFTER_PARENTS,
-    deps=["train_set"],  # as for batch_scores: not read, a model must exist
     check_specs=[
         dg.AssetCheckSpec(name, asset="drift_report", description=text)
         for name, text in DRIFT_CHECKS.items()
@@ -200,6 +207,7 @@ def drift_report(
     alerts: Alerts,
     landed_batch,
     batch_scores,
+    train_set,  # only a fallback; see _reference
 ):
     """Evidently report of the month against the champion's reference (the rows it was built
     from, logged with it): data drift per feature (effect sizes, so a tiny shift over a
@@ -212,12 +220,14 @@ def drift_report(
     from churn_assets.lib import prometheus
     from churn_assets.lib.drift import drift_report as run_report
     from churn_assets.lib.features import TARGET_COL
+    from churn_assets.lib.monitoring import load_champion
     from churn_assets.metadata import markdown
 
     contract = platform.contract()
     month = context.partition_key
     uri, _ = mlflow.setup(platform.home_path)
-    champion, rows = _champion_and_reference(platform)
+    champion = load_champion(platform.registered_model, contract)
+    rows, reference_source = _reference(context, champion, train_set)
     score_version = str(batch_scores["model_version"].iloc[0]) if len(batch_scores) else ""
     if score_version and score_version != champion.version:
         context.log.warning(
@@ -242,6 +252,7 @@ def drift_report(
     )
     numbers = result.to_metadata(per_column=False)
     numbers["model_version"] = score_version or champion.version
+    numbers["reference"] = reference_source
 
     from churn_assets.lib.tracking import run_url
     from churn_assets.lib.tracking import setup as tracking_setup

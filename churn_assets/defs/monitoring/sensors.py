@@ -185,56 +185,91 @@ def retrain_sensor(
     return dg.SkipReason(decision.reason)
 
 
+CHECK_HISTORY_PAGE = 100
+
+
+def _executions_after(storage, key: dg.AssetCheckKey, after: int) -> list:
+    """Every execution of the check with an id above ``after``, oldest first. Paged: a
+    backfill can run a check many times between two ticks."""
+    found, cursor = [], None
+    while True:
+        page = storage.get_asset_check_execution_history(
+            key, limit=CHECK_HISTORY_PAGE, cursor=cursor
+        )
+        found.extend(r for r in page if r.id > after)
+        if len(page) < CHECK_HISTORY_PAGE or page[-1].id <= after:
+            return sorted(found, key=lambda r: r.id)
+        cursor = page[-1].id
+
+
 @dg.sensor(minimum_interval_seconds=30, default_status=RUNNING)
 def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SkipReason:
     """An alert for every failed asset check (critical when the check is blocking).
 
     Reads each check's execution history (kept in the instance's index, so this works on
     SQLite and Postgres alike). The cursor holds, per check, the newest execution id seen and
-    the ids still in progress (a row is written when the check is planned and updated with
-    its verdict, so an execution first seen in progress is looked at again). The first tick
-    only records where the history stands: nothing older is replayed. Ids, not timestamps:
-    SQLite stores the row's creation time to the second.
+    the ids still in progress: a row is written when the check is planned and updated with
+    its verdict, so an execution seen in progress is looked at again until it has one (or
+    its run ended without one, which `run_failure_alerts` reports). The first tick only
+    records where the history stands: nothing older is alerted. Ids, not timestamps: SQLite
+    stores the row's creation time to the second.
     """
     from dagster._core.storage.asset_check_execution_record import (
         AssetCheckExecutionRecordStatus,
     )
 
+    planned, failed_status = (
+        AssetCheckExecutionRecordStatus.PLANNED,
+        AssetCheckExecutionRecordStatus.FAILED,
+    )
+    storage = context.instance.event_log_storage
     specs = {
         spec.key: spec
         for assets_def in context.repository_def.asset_graph.assets_defs
         for spec in assets_def.check_specs
     }
-    histories = {
-        key: sorted(
-            context.instance.event_log_storage.get_asset_check_execution_history(key, limit=50),
-            key=lambda r: r.id,
-        )
-        for key in specs
-    }
-    if not context.cursor:
-        start = max((h[-1].id for h in histories.values() if h), default=0)
-        context.update_cursor(json.dumps({"start": start, "seen": {}, "open": {}}))
+
+    def in_progress(record) -> bool:
+        if record.status != planned:
+            return False
+        run = context.instance.get_run_by_id(record.run_id)
+        return run is not None and not run.is_finished
+
+    state = json.loads(context.cursor) if context.cursor else {}
+    if "start" not in state:  # first tick (or a cursor from before ids were used)
+        latest = {
+            key: storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY_PAGE)
+            for key in specs
+        }
+        start = max((r.id for history in latest.values() for r in history), default=0)
+        state = {
+            "start": start,
+            "seen": {},
+            "open": {
+                key.to_user_string(): ids
+                for key, history in latest.items()
+                if (ids := sorted(r.id for r in history if in_progress(r)))
+            },
+        }
+        context.update_cursor(json.dumps(state))
         return dg.SkipReason(f"Watching {len(specs)} checks from execution id {start}")
 
-    state = json.loads(context.cursor)
     failed = 0
-    for key, history in histories.items():
+    for key, spec in specs.items():
         name = key.to_user_string()
-        seen = state.setdefault("seen", {}).get(name, state.get("start", 0))
-        still_open = set(state.setdefault("open", {}).get(name, []))
+        seen = state["seen"].get(name, state["start"])
+        still_open = set(state["open"].get(name, []))
         now_open: list[int] = []
-        for record in history:
+        for record in _executions_after(storage, key, min([seen, *still_open]) - 1):
             if record.id <= seen and record.id not in still_open:
                 continue
             seen = max(seen, record.id)
-            if record.status == AssetCheckExecutionRecordStatus.PLANNED:
+            if in_progress(record):
                 now_open.append(record.id)
                 continue
-            if record.status != AssetCheckExecutionRecordStatus.FAILED:
+            if record.status != failed_status:
                 continue
             failed += 1
-            spec = specs[key]
             evaluation = record.event.dagster_event.event_specific_data if record.event else None
             asset = key.asset_key.to_user_string()
             fields = {"asset": asset, "partition": record.partition or "", "run_id": record.run_id}
@@ -248,7 +283,10 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) ->
                 fields,
             )
         state["seen"][name] = seen
-        state["open"][name] = now_open
+        if now_open:
+            state["open"][name] = now_open
+        else:
+            state["open"].pop(name, None)
     context.update_cursor(json.dumps(state))
     return dg.SkipReason(f"{failed} new failed check(s)")
 

@@ -88,6 +88,7 @@ def promotion_decision(
     from churn_assets.lib.champion import score_metrics
     from churn_assets.lib.fairness import assess
     from churn_assets.lib.features import TARGET_COL
+    from churn_assets.lib.monitoring import has_reference
     from churn_assets.metadata import markdown
 
     if config.mode == "force" and not config.reason.strip():
@@ -99,6 +100,12 @@ def promotion_decision(
     mlflow.setup(platform.home_path)
     name = platform.registered_model
     actor = _actor(config.actor)
+    source_run = mlflow_lib.models.get_model_info(champion.mlflow_model_uri).run_id
+    if not source_run or not has_reference(source_run):
+        raise dg.Failure(
+            "the candidate's MLflow run has no monitoring reference, so it could not be "
+            "monitored once promoted: materialize drift_reference first (churn_pipeline does)"
+        )
 
     y = test_set[TARGET_COL].to_numpy()
     p = champion.predict_proba(test_set)
