@@ -6,6 +6,7 @@ event log (materializations, check results, run tags), not from printed output."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -117,3 +118,22 @@ def test_drift_confirmed_retrains_promotes_and_rebuilds(
 
         # After the promotion the breaches of v1's months no longer count: no second retrain.
         assert not driver.tick("retrain_sensor").runs
+
+        # v2 brought its own reference: month 6 checked again (the daily drift check's work)
+        # is judged against v2's held-out test ROC-AUC.
+        rechecked = driver.execute([dg.AssetKey("drift_report")], "2026-06")
+        assert rechecked.success
+        report = _latest(instance, "drift_report")["2026-06"]
+        assert report["reference"] == "logged with v2"
+        v2_test_auc = _latest(instance, "evaluation_report")[""]["test_roc_auc"]
+        assert report["reference_roc_auc"] == pytest.approx(v2_test_auc, abs=1e-4)
+
+        # A champion registered without one (before references existed) is still
+        # monitored, against the current train_set, and the report says so.
+        run_id = _latest(instance, "drift_reference")[""]["artifact"].split("/")[1]
+        logged = churn_home / "mlflow" / "artifacts" / run_id / "artifacts" / "monitoring_reference"
+        assert logged.is_dir()
+        shutil.rmtree(logged)
+        assert driver.execute([dg.AssetKey("drift_report")], "2026-06").success
+        report = _latest(instance, "drift_report")["2026-06"]
+        assert report["reference"] == "current train_set (fallback)"
