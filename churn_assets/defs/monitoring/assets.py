@@ -129,7 +129,7 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     partitions_def=MONTHS,
     group_name=GROUP,
     kinds={"pandas", "parquet", "shap"},
-    code_version="1",
+    code_version="2",
     automation_condition=AFTER_PARENTS,
 )
 def batch_scores(
@@ -192,7 +192,7 @@ DRIFT_CHECKS = {
     partitions_def=MONTHS,
     group_name=GROUP,
     kinds={"evidently", "mlflow"},
-    code_version="1",
+    code_version="2",
     automation_condition=AFTER_PARENTS,
     check_specs=[
         dg.AssetCheckSpec(name, asset="drift_report", description=text)
