@@ -194,6 +194,7 @@ DRIFT_CHECKS = {
     kinds={"evidently", "mlflow"},
     code_version="2",
     automation_condition=AFTER_PARENTS,
+    deps=["batch_scores"],  # a month is drift-checked once it is scored
     check_specs=[
         dg.AssetCheckSpec(name, asset="drift_report", description=text)
         for name, text in DRIFT_CHECKS.items()
@@ -206,7 +207,6 @@ def drift_report(
     monitoring: MonitoringSettings,
     alerts: Alerts,
     landed_batch,
-    batch_scores,
     train_set,  # only a fallback; see _reference
 ):
     """Evidently report of the month against the champion's reference (the rows it was built
@@ -228,16 +228,14 @@ def drift_report(
     uri, _ = mlflow.setup(platform.home_path)
     champion = load_champion(platform.registered_model, contract)
     rows, reference_source = _reference(context, champion, train_set)
-    score_version = str(batch_scores["model_version"].iloc[0]) if len(batch_scores) else ""
-    if score_version and score_version != champion.version:
-        context.log.warning(
-            f"{month} was scored by v{score_version}; the champion is now v{champion.version}"
-        )
     reference = rows[contract.feature_columns].copy()
     reference["_score"] = champion.scorer.predict_proba(reference)
     reference["_label"] = rows[TARGET_COL].to_numpy()  # held-out rows only (NaN elsewhere)
     current = landed_batch[contract.feature_columns].copy()
-    current["_score"] = batch_scores["churn_probability"].to_numpy()
+    # Scored here (the compiled scorer: milliseconds per thousand rows) rather than read from
+    # batch_scores, so both sides come from the same model even when the month's scores
+    # predate a promotion or a rollback.
+    current["_score"] = champion.scorer.predict_proba(current)
     if contract.target.column in landed_batch:  # the contract's labels; drift encodes them
         current["_label"] = landed_batch[contract.target.column].to_numpy()
     html = platform.reports_dir() / "drift" / month / "drift_report.html"
@@ -251,7 +249,7 @@ def drift_report(
         html_path=html,
     )
     numbers = result.to_metadata(per_column=False)
-    numbers["model_version"] = score_version or champion.version
+    numbers["model_version"] = champion.version
     numbers["reference"] = reference_source
 
     from churn_assets.lib.tracking import run_url

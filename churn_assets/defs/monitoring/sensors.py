@@ -17,6 +17,7 @@ from churn_assets.defs.monitoring.assets import (
     FILE_TAG,
     GROUP,
     MONTHS,
+    batch_scores,
     drift_report,
     landed_batch,
     model_health,
@@ -39,9 +40,10 @@ champion_reevaluation = dg.define_asset_job(
 )
 drift_check = dg.define_asset_job(
     "drift_check",
-    selection=[drift_report],
+    selection=[batch_scores, drift_report],
     partitions_def=MONTHS,
-    description="Re-run the drift report of a month against the current champion.",
+    description="Re-score a month with the current champion and re-run its drift report "
+    "against that champion's reference (after a promotion or rollback both change).",
 )
 
 
