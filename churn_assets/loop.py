@@ -24,6 +24,10 @@ from typing import Any
 
 import dagster as dg
 
+from churn_assets.defs.monitoring.assets import GROUP as MONITORING_GROUP
+from churn_assets.defs.monitoring.sensors import TRIGGER_TAG
+from churn_assets.lib import settings
+
 log = logging.getLogger("churn_assets.loop")
 MONITORING_ORDER = ("landed_batch", "batch_scores", "drift_report")
 
@@ -158,7 +162,7 @@ class LoopDriver:
     def automate(self, max_rounds: int = 5) -> Step:
         """Evaluate the automation conditions until nothing more is requested."""
         step = Step("automation", "monitoring_automation")
-        selection = dg.AssetSelection.groups("monitoring")
+        selection = dg.AssetSelection.groups(MONITORING_GROUP)
         for _ in range(max_rounds):
             result = dg.evaluate_automation_conditions(
                 defs=self.defs,
@@ -217,7 +221,7 @@ def play(
         started = time.perf_counter()
         steps = act()
         runs = [r for step in steps for r in step.runs]
-        if "retrain" in {r.dagster_run.tags.get("churn/trigger") for r in runs}:
+        if "retrain" in {r.dagster_run.tags.get(TRIGGER_TAG) for r in runs}:
             name += " (retrain)"
         return {
             "phase": name,
@@ -261,13 +265,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    home = Path(os.environ.get("CHURN_HOME") or tempfile.mkdtemp(prefix="churn-loop-"))
+    home = Path(os.environ.get(settings.HOME_ENV_VAR) or tempfile.mkdtemp(prefix="churn-loop-"))
     if (home / "landing").exists() and any((home / "landing").iterdir()):
         parser.error(
             f"{home / 'landing'} already has months: the scenario starts from an empty home"
         )
-    os.environ["CHURN_HOME"] = str(home)
-    os.environ["CHURN_DATA_URI"] = str(home / "landing")
+    os.environ[settings.HOME_ENV_VAR] = str(home)
+    os.environ[settings.DATA_URI_ENV_VAR] = str(home / "landing")
     # A simulated month lands at once; no cooldown, so the scenario can retrain in minutes.
     os.environ.setdefault("CHURN_MONITORING_SETTLE_SECONDS", "0")
     os.environ.setdefault("CHURN_MONITORING_RETRAIN_COOLDOWN_HOURS", "0")

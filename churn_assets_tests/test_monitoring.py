@@ -338,3 +338,15 @@ def test_a_month_too_small_for_a_verdict_is_not_counted() -> None:
     assert outcome_from_metadata("2026-07", {**verdict, "sufficient_sample": 0.0}, at) is None
     counted = outcome_from_metadata("2026-07", {**verdict, "sufficient_sample": 1.0}, at)
     assert counted is not None and counted.performance_drop is None  # no labels: unknown
+
+
+def test_settings_defaults_are_the_libraries_defaults() -> None:
+    """The resource repeats the lib's defaults (the lib is not imported when definitions
+    load); they must not drift apart."""
+    from churn_assets.defs.resources import MonitoringSettings
+    from churn_assets.lib.drift import DriftConfig
+    from churn_assets.lib.trigger import TriggerConfig
+
+    settings = MonitoringSettings()
+    assert settings.drift_config() == DriftConfig()
+    assert settings.trigger_config() == TriggerConfig()

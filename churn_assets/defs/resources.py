@@ -18,7 +18,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 from upath import UPath
 
-from churn_assets.lib import settings
+from churn_assets.lib import notify, settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,12 +76,17 @@ class MlflowTracking(dg.ConfigurableResource):
     tracking_uri: str = ""
     experiment: str = "churn-platform"
 
-    def setup(self, home: Path) -> tuple[str, str]:
-        """Configure MLflow for this process; return (tracking URI, experiment id)."""
+    def setup(self, home: Path, experiment: str | None = None) -> tuple[str, str]:
+        """Configure MLflow for this process; return (tracking URI, id of ``experiment``,
+        default the platform's, created if missing).
+
+        Runs are started with this id, never with ``mlflow.set_experiment``, which would
+        change the active experiment for every later step run in the same process.
+        """
         from churn_assets.lib.tracking import default_tracking_uri, setup
 
         uri = self.tracking_uri or default_tracking_uri(home)
-        return uri, setup(uri, self.experiment, home)
+        return uri, setup(uri, experiment or self.experiment, home)
 
 
 class MonitoringSettings(dg.ConfigurableResource):
@@ -112,18 +117,17 @@ class MonitoringSettings(dg.ConfigurableResource):
     top_reasons: int = 3
 
     def drift_config(self) -> Any:
+        import dataclasses
+
         from churn_assets.lib.drift import DriftConfig
 
+        ours = type(self).model_fields
         return DriftConfig(
-            numeric_method=self.numeric_method,
-            numeric_threshold=self.numeric_threshold,
-            categorical_method=self.categorical_method,
-            categorical_threshold=self.categorical_threshold,
-            prediction_threshold=self.prediction_threshold,
-            drifted_share_limit=self.drifted_share_limit,
-            performance_drop_limit=self.performance_drop_limit,
-            min_rows=self.min_rows,
-            max_rows=self.max_rows,
+            **{
+                f.name: getattr(self, f.name)
+                for f in dataclasses.fields(DriftConfig)
+                if f.name in ours
+            }
         )
 
     def trigger_config(self) -> Any:
@@ -166,20 +170,8 @@ class Alerts(dg.ConfigurableResource):
         url: str | None = None,
     ) -> None:
         """Send one alert; never raises (a failed alert must not fail the pipeline)."""
-        from churn_assets.lib.notify import Alert, notifier_from_env
-
-        env = {"CHURN_ALERT_MIN_SEVERITY": self.min_severity}
-        if self.webhook_url:
-            env["CHURN_ALERT_WEBHOOK_URL"] = self.webhook_url
-        alert = Alert(
-            kind=kind,
-            severity=severity,
-            title=title,
-            text=text,
-            fields={k: str(v) for k, v in (fields or {}).items()},
-            url=url,
-        )
-        notifier_from_env(env).send(alert)
+        alert = notify.Alert(kind, severity, title, text, fields or {}, url)
+        notify.build_notifier(self.webhook_url, self.min_severity).send(alert)
 
 
 class _UPathIOManagerFactory(dg.ConfigurableIOManagerFactory):
@@ -276,8 +268,8 @@ def platform_resources() -> dict[str, Any]:
         "artifact_io_manager": ArtifactIOManager(base_uri=storage),
         "monitoring": MonitoringSettings.from_env(),
         "alerts": Alerts(
-            webhook_url=_env_or("CHURN_ALERT_WEBHOOK_URL", ""),
-            min_severity=_env_or("CHURN_ALERT_MIN_SEVERITY", "info"),
+            webhook_url=_env_or(notify.WEBHOOK_URL_ENV_VAR, ""),
+            min_severity=_env_or(notify.MIN_SEVERITY_ENV_VAR, "info"),
         ),
     }
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn_assets.lib import settings
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.serving import ModelSlot, risk_tiers
 from churn_assets.lib.trigger import BatchOutcome
@@ -166,7 +167,7 @@ def score_batch(
     frame: pd.DataFrame,
     contract: DataContract,
     champion: Champion,
-    medium_fraction: float = 0.5,
+    medium_fraction: float = settings.MEDIUM_RISK_FRACTION,
     explainer: Any | None = None,
     top_k: int = 3,
 ) -> pd.DataFrame:

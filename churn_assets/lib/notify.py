@@ -408,27 +408,20 @@ class SeverityFilter:
         return f"SeverityFilter({self.inner!r}, min_severity={str(self.min_severity)!r})"
 
 
-def notifier_from_env(env: Mapping[str, str] | None = None) -> Notifier:
-    """The notifier the environment asks for.
+def build_notifier(webhook_url: str = "", min_severity: str = "info") -> Notifier:
+    """The notifier for a webhook URL (empty: none) and a minimum severity.
 
-    * Without ``CHURN_ALERT_WEBHOOK_URL``: a :class:`LogNotifier`.
-    * With it: a :class:`CompositeNotifier` of a :class:`LogNotifier` and a
+    * Without a URL: a :class:`LogNotifier`.
+    * With one: a :class:`CompositeNotifier` of a :class:`LogNotifier` and a
       :class:`WebhookNotifier` (so alerts also stay in the run logs).
-    * ``CHURN_ALERT_MIN_SEVERITY`` (``info`` by default, case-insensitive) other than ``info``
-      wraps the result in a :class:`SeverityFilter`.
+    * A minimum severity (case-insensitive) other than ``info`` wraps the result in a
+      :class:`SeverityFilter`.
 
     Misconfiguration (a non-http URL, an unknown severity) logs a warning and falls back to the
     defaults instead of raising, for the same reason delivery never raises.
-
-    Args:
-        env: Environment mapping; defaults to ``os.environ``.
-
-    Returns:
-        The notifier.
     """
-    env = os.environ if env is None else env
     notifier: Notifier = LogNotifier()
-    url = (env.get(WEBHOOK_URL_ENV_VAR) or "").strip()
+    url = (webhook_url or "").strip()
     if url:
         try:
             webhook = WebhookNotifier(url, fallback_to_log=False)
@@ -437,9 +430,9 @@ def notifier_from_env(env: Mapping[str, str] | None = None) -> Notifier:
         else:
             notifier = CompositeNotifier([notifier, webhook])
 
-    raw_severity = (env.get(MIN_SEVERITY_ENV_VAR) or Severity.INFO).strip().lower()
+    raw_severity = (min_severity or Severity.INFO).strip().lower()
     try:
-        min_severity = Severity(raw_severity)
+        severity = Severity(raw_severity)
     except ValueError:
         logger.warning(
             "%s=%r is not one of %s; using info",
@@ -447,7 +440,18 @@ def notifier_from_env(env: Mapping[str, str] | None = None) -> Notifier:
             raw_severity,
             ", ".join(s.value for s in Severity),
         )
-        min_severity = Severity.INFO
-    if min_severity is not Severity.INFO:
-        notifier = SeverityFilter(notifier, min_severity)
+        severity = Severity.INFO
+    if severity is not Severity.INFO:
+        notifier = SeverityFilter(notifier, severity)
     return notifier
+
+
+def notifier_from_env(env: Mapping[str, str] | None = None) -> Notifier:
+    """The notifier ``CHURN_ALERT_WEBHOOK_URL`` and ``CHURN_ALERT_MIN_SEVERITY`` ask for
+    (see :func:`build_notifier`).
+
+    Args:
+        env: Environment mapping; defaults to ``os.environ``.
+    """
+    env = os.environ if env is None else env
+    return build_notifier(env.get(WEBHOOK_URL_ENV_VAR, ""), env.get(MIN_SEVERITY_ENV_VAR, "info"))

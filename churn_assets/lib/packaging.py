@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from churn_assets.lib import settings
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.serving import ServingMeta, example_record, write_bundle
 
@@ -52,7 +53,7 @@ def export_bundle(
     contract: DataContract,
     background: pd.DataFrame,
     shadow: bool = True,
-    medium_fraction: float = 0.5,
+    medium_fraction: float = settings.MEDIUM_RISK_FRACTION,
     shadow_share: float = 1.0,
     ab_share: float = 0.0,
 ) -> ServingMeta:

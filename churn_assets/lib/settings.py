@@ -15,6 +15,9 @@ DATA_URI_ENV_VAR = "CHURN_DATA_URI"
 CONTRACT_ENV_VAR = "CHURN_CONTRACT"
 STORAGE_URI_ENV_VAR = "CHURN_STORAGE_URI"
 DEFAULT_HOME = ".churn"
+# Risk tiers: `high` from the decision threshold, `medium` from this fraction of it (the
+# service and batch scoring both use it, so a customer gets the same tier from either).
+MEDIUM_RISK_FRACTION = 0.5
 
 
 def churn_home(home: str | os.PathLike[str] | None = None) -> Path:

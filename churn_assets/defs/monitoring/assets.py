@@ -217,7 +217,7 @@ def drift_report(
     CHURN_HOME/monitoring/prometheus; an alert on a breach."""
     import mlflow as mlflow_lib
 
-    from churn_assets.lib import prometheus
+    from churn_assets.lib import drift, prometheus
     from churn_assets.lib.drift import drift_report as run_report
     from churn_assets.lib.features import TARGET_COL
     from churn_assets.lib.monitoring import load_champion
@@ -225,7 +225,7 @@ def drift_report(
 
     contract = platform.contract()
     month = context.partition_key
-    uri, _ = mlflow.setup(platform.home_path)
+    uri, experiment_id = mlflow.setup(platform.home_path, MONITORING_EXPERIMENT)
     champion = load_champion(platform.registered_model, contract)
     rows, reference_source = _reference(context, champion, train_set)
     reference = rows[contract.feature_columns].copy()
@@ -239,11 +239,12 @@ def drift_report(
     if contract.target.column in landed_batch:  # the contract's labels; drift encodes them
         current["_label"] = landed_batch[contract.target.column].to_numpy()
     html = platform.reports_dir() / "drift" / month / "drift_report.html"
+    config = monitoring.drift_config()
     result = run_report(
         reference,
         current,
         contract,
-        monitoring.drift_config(),
+        config,
         score_column="_score",
         label_column="_label" if "_label" in current else None,
         html_path=html,
@@ -253,11 +254,7 @@ def drift_report(
     numbers["reference"] = reference_source
 
     from churn_assets.lib.tracking import run_url
-    from churn_assets.lib.tracking import setup as tracking_setup
 
-    # An explicit experiment id, not mlflow.set_experiment: that would change the process's
-    # active experiment for every later step run in the same process.
-    experiment_id = tracking_setup(uri, MONITORING_EXPERIMENT, platform.home_path)
     with mlflow_lib.start_run(
         experiment_id=experiment_id,
         run_name=f"drift-{month}",
@@ -302,7 +299,7 @@ def drift_report(
     performance = result.performance or {}
     yield dg.MaterializeResult(
         metadata={
-            **{k: v for k, v in numbers.items()},
+            **numbers,
             "breaches": dg.MetadataValue.json(result.breaches),
             "drifted_columns": ", ".join(result.drifted_columns) or "none",
             "features": markdown(result.features.round(4)),
@@ -310,16 +307,15 @@ def drift_report(
             "mlflow_run": run_url(uri, run.info.experiment_id, run.info.run_id),
         }
     )
-    config = monitoring.drift_config()
     yield dg.AssetCheckResult(
         check_name="drift_share_within_limit",
-        passed="data_drift" not in result.breaches,
+        passed=drift.DATA_DRIFT not in result.breaches,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"value": result.drifted_share, "threshold": config.drifted_share_limit},
     )
     yield dg.AssetCheckResult(
         check_name="prediction_drift_within_limit",
-        passed="prediction_drift" not in result.breaches,
+        passed=drift.PREDICTION_DRIFT not in result.breaches,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "value": result.prediction_drift_score or 0.0,
@@ -328,7 +324,7 @@ def drift_report(
     )
     yield dg.AssetCheckResult(
         check_name="performance_within_limit",
-        passed="performance_drop" not in result.breaches,
+        passed=drift.PERFORMANCE_DROP not in result.breaches,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "value": performance.get("roc_auc_drop", 0.0),

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
+from churn_assets.lib import settings
 
 GROUP = "serving"
 
@@ -13,7 +14,8 @@ class BentoConfig(dg.Config):
     shadow: bool = True  # also package @challenger (when it is another version) in shadow
     shadow_share: float = 1.0  # share of requests on which the shadow is scored
     ab_share: float = 0.0  # share of customers answered by the challenger (A/B); 0 = shadow only
-    medium_fraction: float = 0.5  # the `medium` risk tier starts at this fraction of threshold
+    # the `medium` risk tier starts at this fraction of the threshold
+    medium_fraction: float = settings.MEDIUM_RISK_FRACTION
 
 
 @dg.asset(
