@@ -30,7 +30,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import bentoml
 from bentoml.exceptions import ServiceUnavailable
@@ -74,7 +74,7 @@ class Prediction(BaseModel):
     customer_id: str | None = Field(description="The request's id field, echoed back.")
     churn_probability: float = Field(description="Calibrated P(churn before next month).")
     churn: bool = Field(description="True when churn_probability >= threshold.")
-    risk_tier: Literal["low", "medium", "high"] = Field(
+    risk_tier: serving.RiskTier = Field(
         description="high: >= threshold (an offer pays); medium: the watch list below it."
     )
     threshold: float
@@ -94,7 +94,7 @@ class Reason(BaseModel):
 class Explanation(BaseModel):
     customer_id: str | None
     churn_probability: float
-    risk_tier: Literal["low", "medium", "high"]
+    risk_tier: serving.RiskTier
     model_version: str
     reasons: list[Reason]
 
@@ -294,8 +294,7 @@ class ChurnService:
         records = [c.__dict__ for c in customers]
         p = self.predictor.champion.predict_proba(records)
         frame = pd.DataFrame(records)[_CONTRACT.feature_columns]
-        for column, value in self.predictor.champion.null_fills.items():
-            frame[column] = frame[column].fillna(value)
+        frame = frame.fillna(self.predictor.champion.null_fills)  # as the scorer does
         reasons = self._explainer.top_reasons(frame, k=top_k)
         return [
             Explanation(

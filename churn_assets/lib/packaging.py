@@ -34,13 +34,13 @@ import pandas as pd
 
 from churn_assets.lib import settings
 from churn_assets.lib.contract import DataContract
+from churn_assets.lib.explain import DEFAULT_BACKGROUND_ROWS
 from churn_assets.lib.serving import ServingMeta, example_record, write_bundle
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENTOFILE = REPO_ROOT / "bentos" / "churn_service" / "bentofile.yaml"
 MODEL_NAME = "churn_model"
 SERVICE_NAME = "churn_service"
-BACKGROUND_ROWS = 200
 
 
 class PackagingError(RuntimeError):
@@ -85,7 +85,7 @@ def export_bundle(
     shadow_slot = None
     if challenger is not None and challenger.version != champion_slot.version:
         shadow_slot = challenger
-    sample = background.sample(n=min(BACKGROUND_ROWS, len(background)), random_state=0)
+    sample = background.sample(n=min(DEFAULT_BACKGROUND_ROWS, len(background)), random_state=0)
     columns = [c for c in [contract.id_column, *contract.feature_columns] if c in sample]
     meta = ServingMeta(
         model_name=model_name,

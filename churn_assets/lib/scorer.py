@@ -258,9 +258,8 @@ class CompiledScorer:
                 columns[col] = np.array([value if v is None else v for v in data], dtype=object)
             else:
                 columns[col] = np.where(np.isnan(data), value, data)
-        by_name = {f.name: f for f in ENGINEERED_FEATURES}
-        for name in self.engineered:
-            columns[name] = by_name[name].compute(columns)
+        for feature in self._row_features:  # resolved once, at compile time
+            columns[feature.name] = feature.compute(columns)
         n = len(columns[self.input_columns[0]])
         X = np.zeros((n, self.width), dtype=np.float64)
         if self.numeric_columns:

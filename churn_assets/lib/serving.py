@@ -222,7 +222,7 @@ class PredictionLog:
     """Append-only JSON lines of served predictions under ``CHURN_HOME/predictions``.
 
     One file per worker process (``predictions-<worker>.jsonl``), rotated by size, so
-    workers never interleave writes and drift monitoring can read every file. Each line:
+    workers never interleave writes and :func:`read_prediction_logs` can read every file. Each line:
     time, request id, model version, score, label, tier, the shadow's version and score when
     one ran, and the request's fields.
 

@@ -43,5 +43,5 @@ def bentoml_home(home: str | os.PathLike[str] | None = None) -> Path:
 
 
 def predictions_dir(home: str | os.PathLike[str] | None = None) -> Path:
-    """Where the service logs its predictions (read by drift monitoring)."""
+    """Where the service logs its predictions (``serving.read_prediction_logs`` reads them back)."""
     return Path(os.environ.get("CHURN_PREDICTION_LOG_DIR") or churn_home(home) / "predictions")

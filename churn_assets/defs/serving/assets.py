@@ -58,7 +58,7 @@ def churn_bento(
             raise dg.Failure(str(exc)) from exc
         context.log.info(f"Building bento {meta.bento_version} (BentoML runs in a subprocess)")
         build = packaging.build_bento(folder, platform.home_path)
-    bentoml_home = packaging.bentoml_env(platform.home_path)["BENTOML_HOME"]
+    bentoml_home = settings.bentoml_home(platform.home_path)
     context.log.info(f"Built {build.bento_tag} with model {build.model_tag}")
     return dg.MaterializeResult(
         metadata={
