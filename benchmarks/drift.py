@@ -43,13 +43,13 @@ def _worker(rows: int, months: int, cap: str) -> dict:
     import_s = time.perf_counter() - t0
 
     from churn_assets.lib.contract import DataContract
-    from churn_assets.lib.drift import DriftConfig, drift_report
-    from churn_assets.lib.simulator import (
+    from churn_assets.lib.ingestion.simulator import (
         DriftSpec,
         SimulatorConfig,
         churn_probability,
         simulate,
     )
+    from churn_assets.lib.monitoring.drift import DriftConfig, drift_report
 
     customers = max(2, rows // months)
     drift = DriftSpec(start_month=0, price_rise=0.15, month_to_month_shift=0.2, concept_shift=0.5)
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(_worker(args.rows[0], args.months, args.worker)))
         return {}
 
-    from churn_assets.lib.drift import DriftConfig
+    from churn_assets.lib.monitoring.drift import DriftConfig
 
     default_cap = DriftConfig().max_rows or 0
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}

@@ -50,16 +50,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn_assets.lib.champion import (
-    CostModel,
-    calibrate,
-    choose_threshold,
-    leaderboard,
-    profit_curve,
-    score_metrics,
-)
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.features import (
+from churn_assets.lib.features.engineering import (
     TARGET_COL,
     build_feature_table,
     build_preprocessor,
@@ -67,15 +59,24 @@ from churn_assets.lib.features import (
     split_frame,
 )
 from churn_assets.lib.hashing import frame_hash
-from churn_assets.lib.simulator import (
+from churn_assets.lib.ingestion.simulator import (
     SimulatorConfig,
     expected_auc,
     expected_bayes_auc,
     realized_bayes_auc,
     simulate,
 )
-from churn_assets.lib.sources import read_table
-from churn_assets.lib.training import (
+from churn_assets.lib.ingestion.sources import read_table
+from churn_assets.lib.ingestion.validation import validate_frame
+from churn_assets.lib.training.champion import (
+    CostModel,
+    calibrate,
+    choose_threshold,
+    leaderboard,
+    profit_curve,
+    score_metrics,
+)
+from churn_assets.lib.training.tuning import (
     FAMILIES,
     TrainingDataError,
     TuningBudget,
@@ -85,7 +86,6 @@ from churn_assets.lib.training import (
     study_storage,
     tune,
 )
-from churn_assets.lib.validation import validate_frame
 
 SEED = 42
 TELCO_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco_customer_churn.csv"

@@ -31,8 +31,8 @@ import bentoml
 import pandas as pd
 from pydantic import BaseModel
 
-from churn_assets.lib import serving
 from churn_assets.lib.contract import DataContract
+from churn_assets.lib.serving import bundle as serving
 
 _MODEL = bentoml.models.BentoModel(os.environ.get("CHURN_BENTO_MODEL", "churn_model:latest"))
 

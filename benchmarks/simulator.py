@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from churn_assets.lib.simulator import (
+from churn_assets.lib.ingestion.simulator import (
     SimulatorConfig,
     expected_bayes_auc,
     realized_bayes_auc,

@@ -196,7 +196,12 @@ def scenario_months(
 ) -> list[Path]:
     """Simulated monthly files with covariate + concept drift from month ``drift_from``
     (0-based): a 15% price rise, 20% more month-to-month contracts, concept shift 0.6."""
-    from churn_assets.lib.simulator import DriftSpec, SimulatorConfig, simulate, write_monthly_files
+    from churn_assets.lib.ingestion.simulator import (
+        DriftSpec,
+        SimulatorConfig,
+        simulate,
+        write_monthly_files,
+    )
 
     drift = DriftSpec(
         start_month=drift_from, price_rise=0.15, month_to_month_shift=0.2, concept_shift=0.6

@@ -36,8 +36,8 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel, Field
 
-from churn_assets.lib import serving
 from churn_assets.lib.contract import DataContract
+from churn_assets.lib.serving import bundle as serving
 from churn_assets.lib.settings import predictions_dir
 
 MODEL_TAG = os.environ.get("CHURN_BENTO_MODEL", "churn_model:latest")
@@ -205,7 +205,7 @@ class ChurnService:
         try:
             import pandas as pd
 
-            from churn_assets.lib.explain import FieldExplainer
+            from churn_assets.lib.evaluation.explain import FieldExplainer
 
             background = pd.read_parquet(_BUNDLE / serving.BACKGROUND_FILE)
             self._explainer = FieldExplainer(self.predictor.champion.source, background)

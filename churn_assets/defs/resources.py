@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from churn_assets.lib.contract import DataContract
-    from churn_assets.lib.sources import DataURI
+    from churn_assets.lib.ingestion.sources import DataURI
 
 
 class ChurnPlatform(dg.ConfigurableResource):
@@ -52,7 +52,7 @@ class ChurnPlatform(dg.ConfigurableResource):
 
     def parsed_uri(self) -> DataURI:
         """The data source URI, parsed."""
-        from churn_assets.lib.sources import parse_data_uri
+        from churn_assets.lib.ingestion.sources import parse_data_uri
 
         return parse_data_uri(self.data_uri)
 
@@ -96,7 +96,7 @@ class MonitoringSettings(dg.ConfigurableResource):
     (e.g. ``CHURN_MONITORING_RETRAIN_K=3``); docs/configuration.md explains each choice.
     """
 
-    # Drift report (lib/drift.py: effect sizes, so large samples do not alarm on noise).
+    # Drift report (lib/monitoring/drift.py: effect sizes, so large samples do not alarm on noise).
     numeric_method: str = "wasserstein"
     numeric_threshold: float = 0.1
     categorical_method: str = "jensenshannon"
@@ -106,7 +106,7 @@ class MonitoringSettings(dg.ConfigurableResource):
     performance_drop_limit: float = 0.05
     min_rows: int = 2000
     max_rows: int = 200_000
-    # Retraining trigger (lib/trigger.py): k breaching batches of the last n, cooldown.
+    # Retraining trigger (lib/monitoring/trigger.py): k breaching batches of the last n, cooldown.
     retrain_k: int = 2
     retrain_n: int = 3
     retrain_min_rows: int = 1000
@@ -119,7 +119,7 @@ class MonitoringSettings(dg.ConfigurableResource):
     def drift_config(self) -> Any:
         import dataclasses
 
-        from churn_assets.lib.drift import DriftConfig
+        from churn_assets.lib.monitoring.drift import DriftConfig
 
         ours = type(self).model_fields
         return DriftConfig(
@@ -133,7 +133,7 @@ class MonitoringSettings(dg.ConfigurableResource):
     def trigger_config(self) -> Any:
         from datetime import timedelta
 
-        from churn_assets.lib.trigger import TriggerConfig
+        from churn_assets.lib.monitoring.trigger import TriggerConfig
 
         return TriggerConfig(
             k=self.retrain_k,

@@ -28,13 +28,13 @@ def evaluation_report(
     evaluation/, the same numbers and plots logged to the champion's MLflow run."""
     import mlflow as mlflow_lib
 
-    from churn_assets.lib.evaluation import (
+    from churn_assets.lib.evaluation.metrics import (
         bootstrap_metrics,
         make_plots,
         segment_metrics,
         write_report,
     )
-    from churn_assets.lib.features import TARGET_COL
+    from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.metadata import markdown, png_md
 
     contract = platform.contract()
@@ -116,8 +116,8 @@ def fairness_report(
     sensitive attributes (built-in: gender, SeniorCitizen): selection rate, TPR and FPR per
     group (fairlearn MetricFrame), demographic parity and equalized odds differences against
     the configured limits."""
-    from churn_assets.lib.fairness import assess
-    from churn_assets.lib.features import TARGET_COL
+    from churn_assets.lib.evaluation.fairness import assess
+    from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.metadata import markdown
 
     contract = platform.contract()
@@ -176,7 +176,7 @@ def explanations(
     batch scoring use)."""
     import mlflow as mlflow_lib
 
-    from churn_assets.lib.explain import (
+    from churn_assets.lib.evaluation.explain import (
         FieldExplainer,
         beeswarm_png,
         global_importance,
@@ -260,8 +260,8 @@ def model_card(
     import pandas as pd
     from mlflow import MlflowClient
 
-    from churn_assets.lib.features import TARGET_COL
-    from churn_assets.lib.model_card import CardInputs, missing_sections, render, to_html
+    from churn_assets.lib.evaluation.model_card import CardInputs, missing_sections, render, to_html
+    from churn_assets.lib.features.engineering import TARGET_COL
 
     contract = platform.contract()
     champion = champion_candidate
@@ -358,8 +358,8 @@ def drift_reference(
     held-out test rows only), logged with its MLflow run. Monitoring compares every landed
     month with the reference of the model that is champion, so a rejected retraining does
     not move it, and the reference ROC-AUC is the honest test ROC-AUC."""
-    from churn_assets.lib.features import TARGET_COL
-    from churn_assets.lib.monitoring import SPLIT_COLUMN, log_reference, reference_frame
+    from churn_assets.lib.features.engineering import TARGET_COL
+    from churn_assets.lib.monitoring.batch import SPLIT_COLUMN, log_reference, reference_frame
 
     run_id = champion_candidate.mlflow_run_id
     if not run_id:

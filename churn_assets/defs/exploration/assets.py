@@ -15,7 +15,7 @@ def eda_report(
     from evidently import Dataset, Report
     from evidently.presets import DataSummaryPreset
 
-    from churn_assets.lib.eda import analyse, evidently_definition, write_html
+    from churn_assets.lib.exploration.eda import analyse, evidently_definition, write_html
     from churn_assets.lib.plots import figure_png
     from churn_assets.metadata import markdown, png_md
 

@@ -14,13 +14,17 @@ SPLIT_NAMES = ("train_set", "validation_set", "test_set")
 def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output:
     """Validated rows as model-ready features: contract fields plus engineered features.
 
-    Engineered features (declared in `churn_assets/lib/features.py`, next to the contract)
-    are built only when the contract has their inputs. The target becomes `_target`
+    Engineered features (declared in `churn_assets/lib/features/engineering.py`, next to the
+    contract) are built only when the contract has their inputs. The target becomes `_target`
     (1 = the contract's positive label).
     """
     import pandas as pd
 
-    from churn_assets.lib.features import TARGET_COL, available_features, build_feature_table
+    from churn_assets.lib.features.engineering import (
+        TARGET_COL,
+        available_features,
+        build_feature_table,
+    )
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.metadata import markdown, table_metadata
 
@@ -81,7 +85,7 @@ def split_customers(
     customer_features,
 ):
     """Split features into train / validation / test (stratified with a fixed seed, or by time)."""
-    from churn_assets.lib.features import TARGET_COL, split_frame
+    from churn_assets.lib.features.engineering import TARGET_COL, split_frame
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.metadata import table_metadata
 
@@ -145,7 +149,7 @@ def feature_preprocessor(platform: ChurnPlatform, train_set) -> dg.Output:
     """The preprocessing pipeline fitted on training rows only (engineered features, imputation,
     scaling, one-hot encoding). It travels with every model into serving, so the service
     takes the contract's raw fields."""
-    from churn_assets.lib.features import build_preprocessor, model_input_columns
+    from churn_assets.lib.features.engineering import build_preprocessor, model_input_columns
 
     contract = platform.contract()
     columns = model_input_columns(contract)

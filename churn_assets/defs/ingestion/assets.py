@@ -17,7 +17,7 @@ GROUP = "ingestion"
     ),
 )
 def customer_source(platform: ChurnPlatform, s3: S3Resource) -> dg.ObserveResult:
-    from churn_assets.lib.sources import source_version
+    from churn_assets.lib.ingestion.sources import source_version
 
     uri = platform.parsed_uri()
     version, n_files = source_version(uri, s3.get_client)
@@ -43,7 +43,7 @@ def raw_customers(
     data version is a content hash, so re-reading unchanged data leaves downstream up to date.
     """
     from churn_assets.lib.hashing import frame_hash
-    from churn_assets.lib.sources import PARSE_ERROR_COL, SourceError, load_raw
+    from churn_assets.lib.ingestion.sources import PARSE_ERROR_COL, SourceError, load_raw
     from churn_assets.metadata import table_metadata
 
     contract = platform.contract()
@@ -106,7 +106,7 @@ def raw_customers(
 def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatform, raw_customers):
     """Validate raw rows against the contract with Pandera; split valid from quarantined."""
     from churn_assets.lib.hashing import frame_hash
-    from churn_assets.lib.validation import (
+    from churn_assets.lib.ingestion.validation import (
         ContractViolationError,
         MissingColumnsError,
         validate_frame,

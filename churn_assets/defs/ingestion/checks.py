@@ -9,7 +9,7 @@ from churn_assets.defs.resources import ChurnPlatform
 @dg.asset_check(asset=raw_customers, blocking=True)
 def required_columns_present(platform: ChurnPlatform, raw_customers) -> dg.AssetCheckResult:
     """Every column the contract requires is in the source (else nothing downstream runs)."""
-    from churn_assets.lib.validation import missing_columns
+    from churn_assets.lib.ingestion.validation import missing_columns
 
     contract = platform.contract()
     missing = missing_columns(raw_customers, contract)

@@ -24,8 +24,8 @@ AFTER_PARENTS = (
 
 
 def _landed_file(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3: S3Resource):
-    from churn_assets.lib.landing import month_of
-    from churn_assets.lib.sources import open_store
+    from churn_assets.lib.ingestion.sources import open_store
+    from churn_assets.lib.monitoring.landing import month_of
 
     uri = platform.parsed_uri()
     if uri.scheme == "sim":
@@ -55,7 +55,7 @@ def _reference(context: dg.AssetExecutionContext, champion, train_set):
     the optimistic training one), with a warning, rather than not monitored at all. The
     next version the gate promotes brings its own.
     """
-    from churn_assets.lib.monitoring import SPLIT_COLUMN, load_reference
+    from churn_assets.lib.monitoring.batch import SPLIT_COLUMN, load_reference
 
     try:
         return load_reference(champion.slot), f"logged with v{champion.version}"
@@ -85,8 +85,8 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     rows (quarantined rows are kept beside the reports with their reasons). Materialized once
     per landed file by the `landing_sensor`."""
     from churn_assets.lib.hashing import frame_hash
-    from churn_assets.lib.sources import add_snapshot_from_name, read_table
-    from churn_assets.lib.validation import validate_frame
+    from churn_assets.lib.ingestion.sources import add_snapshot_from_name, read_table
+    from churn_assets.lib.ingestion.validation import validate_frame
     from churn_assets.metadata import markdown, preview
 
     contract = platform.contract()
@@ -143,7 +143,7 @@ def batch_scores(
     """Every customer of the month scored by the current champion (the same compiled scorer
     the service uses): churn probability, label at the decision threshold, risk tier, model
     version and the top reasons (SHAP per contract field)."""
-    from churn_assets.lib.monitoring import SPLIT_COLUMN, load_champion, score_batch
+    from churn_assets.lib.monitoring.batch import SPLIT_COLUMN, load_champion, score_batch
     from churn_assets.metadata import preview
 
     contract = platform.contract()
@@ -154,7 +154,7 @@ def batch_scores(
         raise dg.Failure(str(exc)) from exc
     explainer = None
     if monitoring.top_reasons > 0:
-        from churn_assets.lib.explain import FieldExplainer
+        from churn_assets.lib.evaluation.explain import FieldExplainer
 
         reference, _ = _reference(context, champion, train_set)
         background = reference[reference[SPLIT_COLUMN] == "train"]
@@ -217,10 +217,10 @@ def drift_report(
     CHURN_HOME/monitoring/prometheus; an alert on a breach."""
     import mlflow as mlflow_lib
 
-    from churn_assets.lib import drift, prometheus
-    from churn_assets.lib.drift import drift_report as run_report
-    from churn_assets.lib.features import TARGET_COL
-    from churn_assets.lib.monitoring import load_champion
+    from churn_assets.lib.features.engineering import TARGET_COL
+    from churn_assets.lib.monitoring import drift, prometheus
+    from churn_assets.lib.monitoring.batch import load_champion
+    from churn_assets.lib.monitoring.drift import drift_report as run_report
     from churn_assets.metadata import markdown
 
     contract = platform.contract()
@@ -354,7 +354,7 @@ def model_health(
     retrain), and runnable by hand."""
     import pandas as pd
 
-    from churn_assets.lib.monitoring import labelled_auc, load_champion
+    from churn_assets.lib.monitoring.batch import labelled_auc, load_champion
     from churn_assets.metadata import markdown
 
     contract = platform.contract()

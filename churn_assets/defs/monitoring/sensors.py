@@ -62,8 +62,8 @@ def landing_sensor(
     monitoring: MonitoringSettings,
     alerts: Alerts,
 ) -> dg.SensorResult | dg.SkipReason:
-    from churn_assets.lib.landing import scan
-    from churn_assets.lib.sources import open_store
+    from churn_assets.lib.ingestion.sources import open_store
+    from churn_assets.lib.monitoring.landing import scan
 
     uri = platform.parsed_uri()
     if uri.scheme == "sim":
@@ -108,7 +108,7 @@ def landing_sensor(
 
 def drift_outcomes(instance: dg.DagsterInstance, limit: int = 500) -> list:
     """The latest drift verdict per month, from the event log, oldest evaluation first."""
-    from churn_assets.lib.monitoring import outcome_from_metadata
+    from churn_assets.lib.monitoring.batch import outcome_from_metadata
 
     records = instance.fetch_materializations(
         dg.AssetKey("drift_report"), limit=limit, ascending=False
@@ -148,7 +148,7 @@ def served_champion(instance: dg.DagsterInstance) -> str | None:
 def retrain_sensor(
     context: dg.SensorEvaluationContext, monitoring: MonitoringSettings, alerts: Alerts
 ) -> dg.SensorResult | dg.SkipReason:
-    from churn_assets.lib.trigger import decide
+    from churn_assets.lib.monitoring.trigger import decide
 
     state = json.loads(context.cursor) if context.cursor else {}
     last = state.get("last_retrain_at")

@@ -84,11 +84,12 @@ def promotion_decision(
     import mlflow as mlflow_lib
     import numpy as np
 
-    from churn_assets.lib import gate, registry
-    from churn_assets.lib.champion import score_metrics
-    from churn_assets.lib.fairness import assess
-    from churn_assets.lib.features import TARGET_COL
-    from churn_assets.lib.monitoring import has_reference
+    from churn_assets.lib.evaluation.fairness import assess
+    from churn_assets.lib.features.engineering import TARGET_COL
+    from churn_assets.lib.monitoring.batch import has_reference
+    from churn_assets.lib.registry import aliases as registry
+    from churn_assets.lib.registry import gate
+    from churn_assets.lib.training.champion import score_metrics
     from churn_assets.metadata import markdown
 
     if config.mode == "force" and not config.reason.strip():
@@ -162,7 +163,7 @@ def promotion_decision(
     }.items():
         client.set_model_version_tag(name, version, key, value)
     if champion.mlflow_run_id:
-        from churn_assets.lib.model_card import PENDING, to_html
+        from churn_assets.lib.evaluation.model_card import PENDING, to_html
 
         final_card = model_card.replace(
             PENDING,
@@ -224,8 +225,8 @@ def promotion_decision(
 
 
 def _card_criterion(card: str):
-    from churn_assets.lib.gate import Criterion
-    from churn_assets.lib.model_card import missing_sections
+    from churn_assets.lib.evaluation.model_card import missing_sections
+    from churn_assets.lib.registry.gate import Criterion
 
     missing = [s for s in missing_sections(card) if s != "Promotion decision"]
     return Criterion(
@@ -254,7 +255,7 @@ def champion_rollback(
 ) -> dg.MaterializeResult:
     """Move the `champion` alias back to the version the current champion replaced, with who,
     when and why recorded on both versions. Run it with the `rollback_champion` job."""
-    from churn_assets.lib import registry
+    from churn_assets.lib.registry import aliases as registry
 
     if not config.reason.strip():
         raise dg.Failure("a rollback needs a `reason`")

@@ -36,7 +36,7 @@ def churn_bento(
     that `make serve` runs. Follows the champion: rebuilt after a promotion or a rollback."""
     import tempfile
 
-    from churn_assets.lib import packaging
+    from churn_assets.lib.serving import packaging
 
     if not 0.0 <= config.shadow_share <= 1.0 or not 0.0 <= config.ab_share <= 1.0:
         raise dg.Failure("shadow_share and ab_share must be in [0, 1]")

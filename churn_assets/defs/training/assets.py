@@ -5,7 +5,7 @@ from typing import Literal
 import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
-from churn_assets.lib.families import FAMILIES
+from churn_assets.lib.training.families import FAMILIES
 
 GROUP = "training"
 KINDS = {
@@ -53,10 +53,10 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
 
         import mlflow as mlflow_lib
 
-        from churn_assets.lib.features import TARGET_COL, model_input_columns
+        from churn_assets.lib.features.engineering import TARGET_COL, model_input_columns
         from churn_assets.lib.hashing import frame_hash
         from churn_assets.lib.tracking import log_dataset, log_model, run_url, trial_logger
-        from churn_assets.lib.training import (
+        from churn_assets.lib.training.tuning import (
             TrainingDataError,
             TunedModel,
             check_training_data,
@@ -205,7 +205,10 @@ def champion_candidate(
     profit under the configured cost model; the F1-optimal threshold is reported beside it."""
     import mlflow as mlflow_lib
 
-    from churn_assets.lib.champion import (
+    from churn_assets.lib.features.engineering import TARGET_COL, model_input_columns
+    from churn_assets.lib.plots import profit_png
+    from churn_assets.lib.tracking import log_dataset, log_model, run_url
+    from churn_assets.lib.training.champion import (
         ChampionCandidate,
         CostModel,
         calibrate,
@@ -214,9 +217,6 @@ def champion_candidate(
         profit_curve,
         score_metrics,
     )
-    from churn_assets.lib.features import TARGET_COL, model_input_columns
-    from churn_assets.lib.plots import profit_png
-    from churn_assets.lib.tracking import log_dataset, log_model, run_url
     from churn_assets.metadata import markdown, png_md
 
     contract = platform.contract()

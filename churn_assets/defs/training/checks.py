@@ -43,8 +43,8 @@ def behavioural_tests(
     """Behavioural tests of the champion candidate; any failing test fails the check."""
     import pandas as pd
 
-    from churn_assets.lib.behaviour import Direction, directional, invariance, slice_floors
-    from churn_assets.lib.features import TARGET_COL
+    from churn_assets.lib.features.engineering import TARGET_COL
+    from churn_assets.lib.training.behaviour import Direction, directional, invariance, slice_floors
     from churn_assets.metadata import markdown
 
     contract = platform.contract()

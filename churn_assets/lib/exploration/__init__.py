@@ -1,0 +1,3 @@
+"""Exploratory data analysis of the validated table.
+
+Wired by ``churn_assets/defs/exploration/``."""

@@ -1,0 +1,3 @@
+"""Engineered features, the preprocessing pipeline and the train/validation/test split.
+
+Wired by ``churn_assets/defs/features/``."""

@@ -1,0 +1,3 @@
+"""Model families, hyperparameter search, the champion candidate, behavioural tests.
+
+Wired by ``churn_assets/defs/training/``."""

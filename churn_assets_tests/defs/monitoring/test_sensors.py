@@ -1,0 +1,352 @@
+"""Sensors, automation and schedules of the monitoring loop, each evaluated the way the daemon
+does (`build_sensor_context`, `evaluate_automation_conditions`, `build_schedule_context`) on a
+real instance: new files exactly once, bad files reported once, restarts, blocking checks
+stopping automation, hysteresis and cooldown read from the event log, alerts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from churn_assets.definitions import defs as load_defs
+from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate, write_monthly_files
+
+
+@pytest.fixture(scope="module")
+def monthly_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three clean months and one with 20% defective rows."""
+    folder = tmp_path_factory.mktemp("months")
+    clean = write_monthly_files(
+        simulate(SimulatorConfig(n_customers=300, months=3, seed=4)), folder / "clean"
+    )
+    dirty = write_monthly_files(
+        simulate(
+            SimulatorConfig(
+                n_customers=300, months=1, seed=5, dirty_rate=0.2, start_month="2026-04-01"
+            )
+        ),
+        folder / "dirty",
+    )
+    return {p.name: p for p in [*clean, *dirty]}
+
+
+@pytest.fixture
+def landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    monkeypatch.setenv("CHURN_DATA_URI", str(folder))
+    monkeypatch.setenv("CHURN_MONITORING_SETTLE_SECONDS", "0")
+    return folder
+
+
+def _tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, cursor: str | None):
+    """Evaluate a sensor once; return its result and the cursor the daemon would store."""
+    sensor = defs.resolve_sensor_def(name)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=dict(defs.resources or {})
+    )
+    result = sensor(context)
+    if isinstance(result, dg.SensorResult) and result.cursor is not None:
+        return result, result.cursor
+    return result, context.cursor
+
+
+def _alerts(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.alert for r in caplog.records if hasattr(r, "alert")]
+
+
+def test_landing_sensor_ingests_each_file_once(
+    landing: Path, monthly_files: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    shutil.copy(monthly_files["customers_2026-01.csv"], landing)
+    (landing / "customers_2026-02.csv").write_text("customerID,gender\n")  # header only
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        result, cursor = _tick(defs, "landing_sensor", instance, None)
+        assert [(r.partition_key, r.tags["churn/file"]) for r in result.run_requests] == [
+            ("2026-01", str(landing / "customers_2026-01.csv"))
+        ]
+        assert list(result.dynamic_partitions_requests[0].partition_keys) == ["2026-01"]
+        rejected = [a for a in _alerts(caplog) if a["kind"] == "ingest_rejected"]
+        assert len(rejected) == 1 and "customers_2026-02.csv" in rejected[0]["text"]
+
+        # A restart: a new context from the stored cursor string sees nothing new, and the
+        # bad file is not reported again.
+        caplog.clear()
+        again, cursor = _tick(defs, "landing_sensor", instance, cursor)
+        assert not again.run_requests and not _alerts(caplog)
+
+        # A later good file is still ingested; a corrected re-upload of the bad one too.
+        shutil.copy(monthly_files["customers_2026-03.csv"], landing)
+        shutil.copy(monthly_files["customers_2026-02.csv"], landing)
+        later, cursor = _tick(defs, "landing_sensor", instance, cursor)
+        assert sorted(r.partition_key for r in later.run_requests) == ["2026-02", "2026-03"]
+        # Run keys carry the file version: the same content is never requested twice.
+        keys = {r.run_key for r in [*result.run_requests, *later.run_requests]}
+        assert len(keys) == 3
+
+
+def test_landing_sensor_waits_for_a_file_to_settle(
+    landing: Path, monthly_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHURN_MONITORING_SETTLE_SECONDS", "3600")
+    shutil.copy(monthly_files["customers_2026-01.csv"], landing)
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        first, cursor = _tick(defs, "landing_sensor", instance, None)
+        assert not first.run_requests  # seen once: may still be being written
+        with open(landing / "customers_2026-01.csv", "a") as handle:
+            handle.write(monthly_files["customers_2026-02.csv"].read_text().split("\n", 1)[1])
+        growing, cursor = _tick(defs, "landing_sensor", instance, cursor)
+        assert not growing.run_requests  # it changed: still pending
+        settled, _ = _tick(defs, "landing_sensor", instance, cursor)
+        assert [r.partition_key for r in settled.run_requests] == ["2026-01"]
+
+
+def test_landing_sensor_skips_on_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURN_DATA_URI", "sim://default")
+    with dg.instance_for_test() as instance:
+        result, _ = _tick(load_defs(), "landing_sensor", instance, None)
+    assert isinstance(result, dg.SkipReason) and "simulator" in result.skip_message
+
+
+def test_automation_scores_landed_months_unless_validation_failed(
+    landing: Path, monthly_files: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    shutil.copy(monthly_files["customers_2026-03.csv"], landing)
+    shutil.copy(monthly_files["customers_2026-04.csv"], landing)  # 20% defective rows
+    defs = load_defs()
+    job = defs.resolve_implicit_global_asset_job_def()
+    monitoring = dg.AssetSelection.groups("monitoring")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("months", ["2026-03", "2026-04"])
+        # Scoring also needs the training rows; their materialization is what counts here.
+        instance.report_runless_asset_event(dg.AssetMaterialization("train_set"))
+        baseline = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=monitoring
+        )
+        _, alerts_cursor = _tick(defs, "check_failure_alerts", instance, None)
+        runs = {
+            month: job.execute_in_process(
+                instance=instance,
+                asset_selection=[dg.AssetKey("landed_batch")],
+                partition_key=month,
+                raise_on_error=False,
+            )
+            for month in ("2026-03", "2026-04")
+        }
+        assert runs["2026-03"].success
+        assert not runs["2026-04"].success  # the blocking check stopped it
+        failed = [c for c in runs["2026-04"].get_asset_check_evaluations() if not c.passed]
+        assert [c.check_name for c in failed] == ["batch_rejected_share_within_limit"]
+
+        evaluation = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=monitoring, cursor=baseline.cursor
+        )
+        # The clean month is scored and then drift-checked (in the same evaluation); the
+        # month that failed validation goes no further.
+        for asset in ("batch_scores", "drift_report"):
+            assert evaluation.get_requested_partitions(dg.AssetKey(asset)) == {"2026-03"}
+
+        # The failed check raised a critical alert (it is blocking).
+        _tick(defs, "check_failure_alerts", instance, alerts_cursor)
+        checks = [a for a in _alerts(caplog) if a["kind"] == "check_failed"]
+        assert len(checks) == 1 and checks[0]["severity"] == "critical"
+        assert checks[0]["fields"]["partition"] == "2026-04"
+
+
+def _check_event(instance: dg.DagsterInstance, run_id: str, passed: bool | None) -> None:
+    """What a run writes for `batch_rejected_share_within_limit`: planned at run start
+    (`passed=None`, the run is then in progress), then its verdict."""
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationPlanned,
+    )
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    key, name = dg.AssetKey("landed_batch"), "batch_rejected_share_within_limit"
+    if passed is None:
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="ingest_batch", run_id=run_id, status=dg.DagsterRunStatus.STARTED
+            )
+        )
+        kind = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+        data: Any = AssetCheckEvaluationPlanned(asset_key=key, check_name=name)
+    else:
+        kind = DagsterEventType.ASSET_CHECK_EVALUATION
+        data = dg.AssetCheckEvaluation(asset_key=key, check_name=name, passed=passed)
+    event = DagsterEvent(
+        event_type_value=kind.value, job_name="ingest_batch", event_specific_data=data
+    )
+    instance.report_dagster_event(event, run_id=run_id)
+
+
+def _end_run(instance: dg.DagsterInstance, run_id: str) -> None:
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    instance.report_run_failed(run)
+
+
+def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture) -> None:
+    """Failures from before the sensor started are not alerted; a check still running when
+    the sensor ticks (even the first tick) is alerted once its verdict lands; a run that
+    ended without a verdict is let go; each failure is alerted once, however many land
+    between two ticks; a cursor of the older format starts afresh instead of replaying."""
+    caplog.set_level(logging.INFO)
+    defs = load_defs()
+    check = "landed_batch:batch_rejected_share_within_limit"
+
+    def failures() -> list[str]:
+        return [a["fields"]["run_id"] for a in _alerts(caplog) if a["kind"] == "check_failed"]
+
+    with dg.instance_for_test() as instance:
+        _check_event(instance, "old-run", None)
+        _check_event(instance, "old-run", False)
+        _check_event(instance, "running-at-start", None)
+        _, cursor = _tick(defs, "check_failure_alerts", instance, None)
+        assert json.loads(cursor)["open"] == {check: [2]}
+        # Within the same second as the first tick: SQLite's row timestamps could not tell.
+        _check_event(instance, "run-a", None)
+        _check_event(instance, "run-b", None)
+        _check_event(instance, "run-b", False)
+        _check_event(instance, "run-c", None)
+        _end_run(instance, "run-c")  # crashed before its check ran: no verdict will come
+        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
+        assert failures() == ["run-b"]  # run-a and the first one are still in progress
+        assert json.loads(cursor)["open"] == {check: [2, 3]}
+        _check_event(instance, "run-a", False)
+        _check_event(instance, "running-at-start", False)
+        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
+        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
+        assert failures() == ["run-b", "running-at-start", "run-a"]
+        assert json.loads(cursor)["open"] == {}
+
+        # A backfill: more failures between two ticks than one page of history.
+        for i in range(130):
+            _check_event(instance, f"backfill-{i}", None)
+            _check_event(instance, f"backfill-{i}", False)
+        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
+        assert failures()[3:] == [f"backfill-{i}" for i in range(130)]
+
+        # The cursor format before ids (a wall-clock "since"): start afresh, replay nothing.
+        _tick(defs, "check_failure_alerts", instance, json.dumps({"since": 0.0, "seen": {}}))
+        assert len(failures()) == 133
+
+
+def _report(instance: dg.DagsterInstance, month: str, breached: bool, version: str = "1") -> None:
+    instance.add_dynamic_partitions("months", [month])
+    flag = 1.0 if breached else 0.0
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "drift_report",
+            partition=month,
+            metadata={
+                "current_rows": 5000.0,
+                "breached": flag,
+                "data_drift_breached": flag,
+                "prediction_drift_breached": flag,
+                "performance_drop_breached": 0.0,
+                "model_version": version,
+            },
+        )
+    )
+
+
+def _served(instance: dg.DagsterInstance, version: str) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("churn_bento", metadata={"champion_version": version})
+    )
+
+
+def test_retrain_sensor_hysteresis_and_cooldown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        _served(instance, "1")
+        _report(instance, "2026-04", breached=False)
+        result, cursor = _tick(defs, "retrain_sensor", instance, None)
+        assert isinstance(result, dg.SkipReason)
+
+        _report(instance, "2026-05", breached=True)
+        result, cursor = _tick(defs, "retrain_sensor", instance, cursor)
+        assert [r.job_name for r in result.run_requests] == ["champion_reevaluation"]
+        assert result.run_requests[0].tags["churn/trigger"] == "reevaluate"
+
+        _report(instance, "2026-06", breached=True)
+        result, cursor = _tick(defs, "retrain_sensor", instance, cursor)
+        assert [r.job_name for r in result.run_requests] == ["churn_pipeline"]
+        assert result.run_requests[0].run_key == "retrain-v1-2026-06"
+        assert "2 of the last 3" in result.run_requests[0].tags["churn/reason"]
+        assert json.loads(cursor)["last_retrain_at"]
+        assert [a["kind"] for a in _alerts(caplog)] == ["retrain_triggered"]
+
+        # Restarted with the stored cursor and still breaching: the 7-day cooldown holds.
+        result, cursor = _tick(defs, "retrain_sensor", instance, cursor)
+        assert [r.job_name for r in result.run_requests] == ["champion_reevaluation"]
+        assert "cooldown" in result.run_requests[0].tags["churn/reason"]
+
+        # A new champion is served: v1's breaches no longer count.
+        _served(instance, "2")
+        result, _ = _tick(defs, "retrain_sensor", instance, cursor)
+        assert isinstance(result, dg.SkipReason)
+
+
+def test_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
+    defs = load_defs()
+    weekly = defs.resolve_schedule_def("weekly_retraining")
+    assert weekly.cron_schedule == "0 3 * * 1"
+    assert weekly.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert weekly.job_name == "churn_pipeline"
+    daily = defs.resolve_schedule_def("daily_drift_check")
+    assert daily.default_status == dg.DefaultScheduleStatus.RUNNING
+    at = datetime(2026, 11, 24, 6, tzinfo=UTC)
+    with dg.instance_for_test() as instance:
+        nothing = daily(dg.build_schedule_context(instance=instance, scheduled_execution_time=at))
+        assert isinstance(nothing, dg.SkipReason)
+        instance.add_dynamic_partitions("months", ["2026-04", "2026-05"])
+        request = daily(dg.build_schedule_context(instance=instance, scheduled_execution_time=at))
+        assert (request.partition_key, request.run_key) == (
+            "2026-05",
+            "drift-check-2026-05-2026-11-24",
+        )
+    for name in ("landing_sensor", "retrain_sensor", "check_failure_alerts"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_month_too_small_for_a_verdict_is_not_counted() -> None:
+    from churn_assets.lib.monitoring.batch import outcome_from_metadata
+
+    at = datetime(2026, 11, 24, tzinfo=UTC)
+    verdict = {
+        "current_rows": 1500.0,
+        "data_drift_breached": 0.0,
+        "prediction_drift_breached": 0.0,
+        "performance_drop_breached": 0.0,
+        "model_version": "1",
+    }
+    assert outcome_from_metadata("2026-07", {**verdict, "sufficient_sample": 0.0}, at) is None
+    counted = outcome_from_metadata("2026-07", {**verdict, "sufficient_sample": 1.0}, at)
+    assert counted is not None and counted.performance_drop is None  # no labels: unknown
+
+
+def test_settings_defaults_are_the_libraries_defaults() -> None:
+    """The resource repeats the lib's defaults (the lib is not imported when definitions
+    load); they must not drift apart."""
+    from churn_assets.defs.resources import MonitoringSettings
+    from churn_assets.lib.monitoring.drift import DriftConfig
+    from churn_assets.lib.monitoring.trigger import TriggerConfig
+
+    settings = MonitoringSettings()
+    assert settings.drift_config() == DriftConfig()
+    assert settings.trigger_config() == TriggerConfig()

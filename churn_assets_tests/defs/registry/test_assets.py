@@ -1,0 +1,255 @@
+"""The promotion gate and the registry: worse challengers are rejected, better ones promoted,
+dry runs change nothing, force needs a reason, rollback restores the previous champion."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import joblib
+import numpy as np
+import pytest
+
+from churn_assets.definitions import defs as load_defs
+from churn_assets.lib.registry import gate
+from churn_assets_tests.defs.test_definitions import INGESTION, TRAINING, materialized, run
+
+FEATURES = ["customer_features", "train_set", "validation_set", "test_set", "feature_preprocessor"]
+NAME = "churn-model"
+
+
+def test_decide_modes() -> None:
+    ok = [gate.Criterion("a", True, 1, 0, "")]
+    bad = [gate.Criterion("a", True, 1, 0, ""), gate.Criterion("b", False, 0, 1, "")]
+    assert gate.decide(ok, "enforce").outcome == "promoted"
+    rejected = gate.decide(bad, "enforce")
+    assert (rejected.outcome, rejected.promote) == ("rejected", False)
+    assert "b" in rejected.reason
+    assert gate.decide(ok, "dry_run").promote is False
+    assert gate.decide(bad, "force", reason="incident 42").promote is True
+    with pytest.raises(ValueError, match="requires a reason"):
+        gate.decide(bad, "force")
+
+
+def test_regression_criterion_uses_a_paired_bootstrap() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=2000)
+    y = (rng.uniform(size=2000) < p).astype(int)
+    worse = 0.5 * p + 0.5 * rng.uniform(size=2000)
+    assert not gate.no_regression(y, worse, p, margin=0.01, n_boot=200).passed
+    assert gate.no_regression(y, p, worse, margin=0.01, n_boot=200).passed
+    same = gate.no_regression(y, p + 1e-9, p, margin=0.01, n_boot=200)
+    assert same.passed and abs(same.value) < 1e-6
+    assert gate.no_regression(y, p, None).passed
+
+
+def _run(selection: list[str], ops: dict | None = None) -> dg.ExecuteInProcessResult:
+    job = load_defs().resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        asset_selection=[dg.AssetKey(k) for k in selection],
+        raise_on_error=False,
+        run_config={"ops": ops or {}},
+    )
+
+
+def _champion_version(home: Path) -> str | None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    try:
+        return str(client.get_model_version_by_alias(NAME, "champion").version)
+    except MlflowException:
+        return None
+
+
+@pytest.fixture(scope="module")
+def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("registry")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHURN_HOME", str(home))
+        mp.setenv("CHURN_DATA_URI", "sim://?customers=900&months=2&seed=6&dirty_rate=0")
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        first = run([*INGESTION, *FEATURES, *TRAINING])
+        assert first.success
+        yield home
+
+
+def _worse_candidate(home: Path, with_reference: bool = True) -> None:
+    """Replace the stored champion candidate by a constant model (AUC 0.5), logged to MLflow
+    (with the monitoring reference drift_reference logged for the real candidate)."""
+    import mlflow
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    from churn_assets.lib.contract import DataContract
+    from churn_assets.lib.features.engineering import TARGET_COL
+    from churn_assets.lib.monitoring.batch import log_reference
+    from churn_assets.lib.tracking import log_model
+
+    path = home / "storage" / "champion_candidate.joblib"
+    kept = home / "good_candidate.joblib"
+    if not kept.exists():  # the real candidate, restored later in the test
+        joblib.dump(joblib.load(path), kept)
+    good = joblib.load(kept)
+    train = __import__("pandas").read_parquet(home / "storage" / "train_set.parquet")
+    preprocess = joblib.load(home / "storage" / "feature_preprocessor.joblib")
+    bad = Pipeline([("preprocess", preprocess), ("model", DummyClassifier(strategy="prior"))])
+    bad.named_steps["model"].fit(preprocess.transform(train[good.input_columns]), train[TARGET_COL])
+    from churn_assets.lib.tracking import setup
+
+    # The platform's experiment (artifacts under the home): MLflow's Default experiment would
+    # put them in ./mlruns of whatever directory the tests run from.
+    experiment = setup(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}", "churn-platform", home)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        logged = log_model(bad, train[good.input_columns], DataContract.load())
+    if with_reference:
+        reference = __import__("pandas").read_parquet(home / "storage" / "drift_reference.parquet")
+        log_reference(reference, run.info.run_id)
+    joblib.dump(
+        dataclasses.replace(good, model=bad, mlflow_model_uri=logged.model_uri, mlflow_run_id=None),
+        path,
+    )
+
+
+@pytest.mark.slow
+def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = registry_home
+    monkeypatch.setenv("CHURN_HOME", str(home))
+    monkeypatch.setenv("CHURN_DATA_URI", "sim://?customers=900&months=2&seed=6&dirty_rate=0")
+    # The first candidate had no champion to beat: promoted as v1.
+    assert _champion_version(home) == "1"
+
+    # A candidate without the monitoring reference is refused before it is registered.
+    _worse_candidate(home, with_reference=False)
+    refused = _run(["promotion_decision"])
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.is_step_failure)
+    assert "no monitoring reference" in failure.step_failure_data.error.message
+    assert _champion_version(home) == "1"
+
+    # A deliberately worse challenger is rejected and `champion` does not move.
+    _worse_candidate(home)
+    result = _run(["promotion_decision"])
+    meta = materialized(result)["promotion_decision"]
+    assert meta["outcome"] == "rejected"
+    assert meta["champion_after"] == "1"
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["gate_quality_floors"] is False
+    assert _champion_version(home) == "1"
+
+    # dry_run records a decision and changes nothing, even for a passing challenger.
+    joblib.dump(
+        joblib.load(home / "good_candidate.joblib"), home / "storage" / "champion_candidate.joblib"
+    )
+    dry = materialized(
+        _run(["promotion_decision"], {"promotion_decision": {"config": {"mode": "dry_run"}}})
+    )["promotion_decision"]
+    assert dry["outcome"] == "dry_run_pass"
+    assert _champion_version(home) == "1"
+
+    # force without a reason is refused.
+    forced = _run(["promotion_decision"], {"promotion_decision": {"config": {"mode": "force"}}})
+    assert not forced.success
+    assert _champion_version(home) == "1"
+
+    # A fairness breach blocks too (limits tightened to the impossible).
+    unfair = _run(
+        ["promotion_decision"],
+        {
+            "promotion_decision": {
+                "config": {
+                    "max_equalized_odds_difference": 0.0,
+                    "max_demographic_parity_difference": 0.0,
+                }
+            }
+        },
+    )
+    assert materialized(unfair)["promotion_decision"]["outcome"] == "rejected"
+    checks = {e.check_name: e.passed for e in unfair.get_asset_check_evaluations()}
+    assert checks == {
+        "gate_quality_floors": True,
+        "gate_no_regression": True,
+        "gate_fairness": False,
+        "gate_model_card_complete": True,
+    }
+    assert _champion_version(home) == "1"
+
+    # An equally good challenger (same model, new version) passes and is promoted.
+    promoted = materialized(_run(["promotion_decision"]))["promotion_decision"]
+    assert promoted["outcome"] == "promoted"
+    new_version = promoted["challenger_version"]
+    assert _champion_version(home) == new_version != "1"
+
+    # Rollback restores the previous champion, recorded as a materialization.
+    job = load_defs().resolve_job_def("rollback_champion")
+    rolled = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"champion_rollback": {"config": {"reason": "bad week"}}}},
+    )
+    meta = materialized(rolled)["champion_rollback"]
+    assert (meta["from_version"], meta["to_version"]) == (new_version, "1")
+    assert _champion_version(home) == "1"
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    version = client.get_model_version(NAME, new_version)
+    assert version.tags["gate_outcome"] == "promoted"
+    assert version.tags["previous_champion"] == "1"
+    assert version.tags["rollback_reason"] == "bad week"
+    # The final model card carries the decision and travels with the model version.
+    assert version.tags["model_card"] == "model_card/model_card.md"
+    card = client.download_artifacts(version.run_id, "model_card/model_card.md")
+    assert "**promoted** (enforce)" in Path(card).read_text()
+
+
+@pytest.mark.slow
+def test_behavioural_check_blocks_downstream(
+    registry_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHURN_HOME", str(registry_home))
+    monkeypatch.setenv("CHURN_DATA_URI", "sim://?customers=900&months=2&seed=6&dirty_rate=0")
+    # An expectation no churn model should meet: a two-year contract must not LOWER risk.
+    impossible = {
+        "directions": [
+            {
+                "field": "Contract",
+                "source": "Month-to-month",
+                "target": "Two year",
+                "expect": "not_decrease",
+            }
+        ]
+    }
+    result = _run(
+        ["champion_candidate", "evaluation_report"],
+        {"champion_candidate_behavioural_tests": {"config": impossible}},
+    )
+    verdict = {e.check_name: e for e in result.get_asset_check_evaluations()}["behavioural_tests"]
+    assert not verdict.passed
+    assert "direction_Contract_Month-to-month_to_Two_year" in verdict.description
+    assert "evaluation_report" not in materialized(result)
+    # With the default expectations the same model passes.
+    default = _run(["champion_candidate", "evaluation_report"])
+    passed = {e.check_name: e.passed for e in default.get_asset_check_evaluations()}
+    assert passed["behavioural_tests"]
+    assert "evaluation_report" in materialized(default)
+
+
+def test_segment_regression_is_caught() -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    frame = pd.DataFrame({"Contract": np.where(np.arange(n) % 2 == 0, "A", "B")})
+    p = rng.uniform(size=n)
+    y = (rng.uniform(size=n) < p).astype(int)
+    # Same scores on slice A, noise on slice B: the average hides a broken segment.
+    broken = np.where(frame["Contract"] == "B", rng.uniform(size=n), p)
+    verdict = gate.no_segment_regression(frame, y, broken, p, ["Contract"], margin=0.05)
+    assert not verdict.passed and "Contract = B" in verdict.detail
+    assert gate.no_segment_regression(frame, y, p, p, ["Contract"]).passed
+    assert gate.no_segment_regression(frame, y, p, None, ["Contract"]).passed

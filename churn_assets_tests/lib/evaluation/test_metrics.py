@@ -1,0 +1,104 @@
+"""Evaluation metrics with bootstrap intervals, segments, plots and the HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+from churn_assets.lib.evaluation.metrics import (
+    bootstrap_metrics,
+    make_plots,
+    segment_metrics,
+    write_report,
+)
+from churn_assets.lib.training.champion import CostModel
+
+
+@pytest.fixture(scope="module")
+def scored() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    p = rng.beta(2, 5, 3000)
+    y = (rng.uniform(size=p.size) < p).astype(int)
+    return y, p
+
+
+def test_metrics_match_sklearn_and_intervals_cover_them(scored) -> None:
+    y, p = scored
+    table = bootstrap_metrics(y, p, threshold=0.3, n_boot=200, seed=0).set_index("metric")
+    assert table.loc["roc_auc", "value"] == pytest.approx(roc_auc_score(y, p))
+    assert table.loc["pr_auc", "value"] == pytest.approx(average_precision_score(y, p))
+    assert table.loc["f1@threshold", "value"] == pytest.approx(f1_score(y, p >= 0.3))
+    assert table.loc["f1@0.5", "value"] == pytest.approx(f1_score(y, p >= 0.5))
+    assert table.loc["brier", "value"] == pytest.approx(np.mean((p - y) ** 2))
+    assert (table["ci_low"] <= table["value"]).all()
+    assert (table["value"] <= table["ci_high"]).all()
+    # An AUC on 3,000 rows is known to about +-0.02: the interval must say so.
+    width = table.loc["roc_auc", "ci_high"] - table.loc["roc_auc", "ci_low"]
+    assert 0.01 < width < 0.06
+
+
+def test_intervals_shrink_with_more_rows() -> None:
+    rng = np.random.default_rng(2)
+    widths = []
+    for n in (500, 8000):
+        p = rng.beta(2, 5, n)
+        y = (rng.uniform(size=n) < p).astype(int)
+        t = bootstrap_metrics(y, p, 0.3, n_boot=200).set_index("metric")
+        widths.append(t.loc["roc_auc", "ci_high"] - t.loc["roc_auc", "ci_low"])
+    assert widths[1] < widths[0] / 2
+
+
+def test_segments(scored) -> None:
+    y, p = scored
+    frame = pd.DataFrame({"Contract": np.where(np.arange(len(y)) % 3 == 0, "Two year", "M2M")})
+    table = segment_metrics(frame, y, p, 0.3, ["Contract", "not_a_column"])
+    assert set(table["value"]) == {"Two year", "M2M"}
+    assert table["rows"].sum() == len(y)
+    two_year = table.set_index("value").loc["Two year"]
+    mask = frame["Contract"].to_numpy() == "Two year"
+    assert two_year["roc_auc"] == pytest.approx(roc_auc_score(y[mask], p[mask]))
+
+
+def test_plots_and_report(scored, tmp_path: Path) -> None:
+    y, p = scored
+    plots = make_plots(y, p, 0.3, CostModel())
+    assert set(plots.pngs) == {
+        "roc",
+        "precision_recall",
+        "calibration",
+        "confusion_matrix",
+        "gain_lift",
+        "profit_vs_threshold",
+    }
+    assert all(png.startswith(b"\x89PNG") for png in plots.pngs.values())
+    metrics = bootstrap_metrics(y, p, 0.3, n_boot=50)
+    page = write_report(
+        tmp_path / "r.html", "Evaluation", {"family": "x"}, metrics, pd.DataFrame(), plots
+    )
+    text = page.read_text()
+    assert text.count("data:image/png;base64,") == 6
+    assert "roc_auc" in text and "ci_low" in text
+
+
+def test_fairness_measures_known_disparities() -> None:
+    from churn_assets.lib.evaluation.fairness import assess
+
+    # Group a: offers to everyone; group b: offers to no one. Same labels in both.
+    frame = pd.DataFrame({"gender": ["a"] * 4 + ["b"] * 4, "other": ["x"] * 8})
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    decision = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    result = assess(frame, y, decision, ["gender", "missing"], 0.1, 0.1)
+    summary = result.summary.set_index("attribute")
+    assert summary.loc["gender", "demographic_parity_difference"] == 1.0
+    assert summary.loc["gender", "equalized_odds_difference"] == 1.0
+    assert not result.passed
+    by_group = result.by_group.set_index("group")
+    assert by_group.loc["a", "selection_rate"] == 1.0 and by_group.loc["b", "tpr"] == 0.0
+    fair = assess(frame, y, np.array([1, 0, 1, 0, 1, 0, 1, 0]), ["gender"], 0.1, 0.1)
+    assert fair.passed
+    with pytest.raises(ValueError, match="none of the sensitive"):
+        assess(frame, y, decision, ["age"])

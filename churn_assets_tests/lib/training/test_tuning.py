@@ -1,0 +1,209 @@
+"""Model search, champion selection, calibration and the decision threshold."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn_assets.lib.contract import DataContract
+from churn_assets.lib.features.engineering import (
+    TARGET_COL,
+    build_feature_table,
+    build_preprocessor,
+    model_input_columns,
+    split_frame,
+)
+from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
+from churn_assets.lib.ingestion.validation import validate_frame
+from churn_assets.lib.training.champion import (
+    CostModel,
+    calibrate,
+    choose_threshold,
+    leaderboard,
+    profit_curve,
+    score_metrics,
+)
+from churn_assets.lib.training.tuning import (
+    FAMILIES,
+    TrainingDataError,
+    TuningBudget,
+    check_training_data,
+    fit_final,
+    open_study,
+    study_storage,
+    tune,
+)
+from churn_assets_tests.optuna_worker import small_problem
+
+TINY = TuningBudget(n_trials=3, timeout_s=60, cv_folds=2, max_boosting_rounds=200)
+
+
+@pytest.fixture(scope="module")
+def splits(contract: DataContract) -> dict[str, pd.DataFrame]:
+    frame = simulate(SimulatorConfig(n_customers=700, months=2, seed=21)).snapshots
+    table = build_feature_table(validate_frame(frame, contract).valid, contract)
+    return split_frame(table, contract, seed=0)
+
+
+@pytest.fixture(scope="module")
+def prepared(splits, contract: DataContract):
+    columns = model_input_columns(contract)
+    preprocessor = build_preprocessor(contract).fit(splits["train"][columns])
+    X = preprocessor.transform(splits["train"][columns])
+    return preprocessor, columns, X, splits["train"][TARGET_COL].to_numpy()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_tunes_and_serves_raw_fields(
+    family: str, prepared, splits, tmp_path: Path
+) -> None:
+    preprocessor, columns, X, y = prepared
+    storage = study_storage(None, tmp_path)
+    result = tune(family, X, y, TINY, storage, f"t-{family}", seed=1)
+    assert result.n_complete + result.n_pruned == 3
+    assert 0.6 < result.best_cv_auc <= 1.0
+    if family in ("xgboost", "lightgbm"):
+        assert result.final_rounds is not None and 1 <= result.final_rounds <= 200
+    pipeline = fit_final(result, preprocessor, splits["train"][columns], y)
+    # One pipeline, contract fields in: what is tuned is what is served.
+    valid = splits["validation"]
+    p = pipeline.predict_proba(valid[columns])[:, 1]
+    assert p.shape == (len(valid),)
+    assert score_metrics(valid[TARGET_COL].to_numpy(), p)["roc_auc"] > 0.7
+
+
+def test_interrupted_study_resumes(tmp_path: Path) -> None:
+    X, y = small_problem()
+    storage = study_storage(None, tmp_path)
+    budget = TuningBudget(n_trials=5, timeout_s=60, cv_folds=3)
+
+    def interrupt_after_two(study, trial) -> None:
+        if len(study.trials) == 2:
+            raise KeyboardInterrupt("simulated crash")
+
+    with pytest.raises(KeyboardInterrupt):
+        tune("logreg", X, y, budget, storage, "resume-me", callbacks=[interrupt_after_two])
+    # A new process (a retried materialization) opens the same durable study.
+    resumed = tune("logreg", X, y, budget, study_storage(None, tmp_path), "resume-me")
+    assert resumed.trials_this_run == 3
+    assert resumed.n_complete + resumed.n_pruned == 5
+
+
+def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "churn_assets_tests.optuna_worker",
+                str(tmp_path),
+                "shared",
+                "4",
+                label,
+                "7",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for label in ("a", "b")
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=180)
+        assert worker.returncode == 0, err
+    study = open_study(study_storage(None, tmp_path), "shared", seed=7)
+    assert len(study.trials) == 8
+    assert {t.user_attrs.get("worker") for t in study.trials} == {"a", "b"}
+    assert len({t.number for t in study.trials}) == 8  # no trial lost or duplicated
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda X, y: (X, np.zeros_like(y)), "single class"),
+        (lambda X, y: (X.head(4), np.array([0, 1, 0, 1])), "minority class"),
+        (lambda X, y: (X.assign(tenure=7), y), r"\['tenure'\].*single value"),
+        (lambda X, y: (X.assign(MonthlyCharges=np.nan), y), r"\['MonthlyCharges'\].*null"),
+        (lambda X, y: (X, np.where(y == 1, 2, 0)), "encoded 0/1"),
+        (lambda X, y: (X.head(0), y[:0]), "empty"),
+    ],
+)
+def test_degenerate_training_data_is_explained(splits, contract, mutate, message) -> None:
+    columns = model_input_columns(contract)
+    X, y = mutate(splits["train"][columns], splits["train"][TARGET_COL].to_numpy())
+    with pytest.raises(TrainingDataError, match=message):
+        check_training_data(X, y, folds=3)
+
+
+def test_threshold_maximises_profit_on_a_known_case() -> None:
+    # Offers cost 1 and retain 3: a churner targeted is +2, a loyal customer targeted -1.
+    y = np.array([1, 1, 0, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    costs = CostModel(offer_cost=1, retained_value=3, success_rate=1.0)
+    choice = choose_threshold(y, p, costs, objective="realised")
+    assert choice.threshold == 0.6
+    assert choice.realised_profit == 5.0
+    assert choice.offer_rate == pytest.approx(4 / 6)
+    curve = profit_curve(y, p, costs).set_index("threshold")
+    assert curve.loc[0.8, "profit"] == 4.0
+    assert curve.loc[1.0, "profit"] == 0.0
+
+
+def test_threshold_matches_break_even_for_calibrated_scores() -> None:
+    # With calibrated scores, targeting pays above p* = c / (s v) on average.
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 200_000)
+    y = (rng.uniform(size=p.size) < p).astype(int)
+    costs = CostModel(offer_cost=30, retained_value=400, success_rate=0.25)
+    choice = choose_threshold(y, np.round(p, 3), costs, objective="realised")
+    assert choice.threshold == pytest.approx(costs.break_even_probability, abs=0.02)
+    # The expected-profit objective lands on break-even exactly: every score above it adds
+    # p*s*v - c > 0, every score below it subtracts.
+    expected = choose_threshold(y, np.round(p, 3), costs)
+    assert expected.threshold == pytest.approx(costs.break_even_probability, abs=0.001)
+
+
+def test_expected_profit_threshold_on_a_known_case() -> None:
+    # s*v = 10, c = 3: break-even at 0.3; scores 0.5 and 0.4 pay (+2, +1), 0.2 loses (-1).
+    p = np.array([0.5, 0.4, 0.2, 0.1])
+    costs = CostModel(offer_cost=3, retained_value=10, success_rate=1.0)
+    choice = choose_threshold(np.array([1, 0, 0, 0]), p, costs)
+    assert choice.threshold == 0.4
+    assert choice.expected_profit == pytest.approx(3.0)
+    assert choice.realised_profit == pytest.approx(10 - 6)
+
+
+def test_calibration_repairs_squashed_scores() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    class Squashed(LogisticRegression):
+        # Ranking intact, probabilities badly off: what calibration must fix.
+        def predict_proba(self, X):
+            p = super().predict_proba(X)[:, 1] ** 3
+            return np.column_stack([1 - p, p])
+
+    X, y = small_problem(3)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    model = Squashed().fit(frame.iloc[:200], y[:200])
+    result = calibrate(model, frame.iloc[200:], y[200:])
+    assert result.method in ("sigmoid", "isotonic")
+    table = result.table.set_index("method")
+    assert table.loc[result.method, "brier"] < table.loc["none", "brier"]
+    # Ranking is unchanged by a monotone calibration.
+    raw = model.predict_proba(frame.iloc[200:])[:, 1]
+    calibrated = result.model.predict_proba(frame.iloc[200:])[:, 1]
+    assert score_metrics(y[200:], calibrated)["roc_auc"] == pytest.approx(
+        score_metrics(y[200:], raw)["roc_auc"], abs=0.02
+    )
+
+
+def test_leaderboard_orders_by_metric() -> None:
+    scores = {"a": {"roc_auc": 0.8, "brier": 0.10}, "b": {"roc_auc": 0.85, "brier": 0.12}}
+    assert leaderboard(scores, "roc_auc")["family"].tolist() == ["b", "a"]
+    assert leaderboard(scores, "brier")["family"].tolist() == ["a", "b"]
+    with pytest.raises(ValueError, match="unknown selection metric"):
+        leaderboard(scores, "accuracy")
