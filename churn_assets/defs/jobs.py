@@ -1,5 +1,10 @@
-"""Jobs: the whole training graph as one run (what `make demo` launches, and what the
-retraining trigger and the weekly schedule run)."""
+"""Every job of the platform, in one place.
+
+``churn_pipeline`` is the whole training graph as one run (what `make demo` launches, and what
+the retraining trigger and the weekly schedule run); the monitoring jobs are launched by its
+sensors and schedules, one month per run; ``rollback_champion`` is an operator action.
+Selections name asset keys, so this module imports no asset code.
+"""
 
 import dagster as dg
 
@@ -20,4 +25,27 @@ churn_pipeline = dg.define_asset_job(
             "config": {"multiprocess": {"max_concurrent": 2, "start_method": {"forkserver": {}}}}
         }
     },
+)
+
+ingest_batch = dg.define_asset_job(
+    "ingest_batch",
+    selection=dg.AssetSelection.assets("landed_batch"),
+    description="Validate one landed month (launched by landing_sensor, one run per file).",
+)
+champion_reevaluation = dg.define_asset_job(
+    "champion_reevaluation",
+    selection=dg.AssetSelection.assets("model_health"),
+    description="Re-evaluate the champion on every labelled month (launched on one breach).",
+)
+drift_check = dg.define_asset_job(
+    "drift_check",
+    selection=dg.AssetSelection.assets("batch_scores", "drift_report"),
+    description="Re-score a month with the current champion and re-run its drift report "
+    "against that champion's reference (after a promotion or rollback both change).",
+)
+rollback_champion = dg.define_asset_job(
+    "rollback_champion",
+    selection=dg.AssetSelection.assets("champion_rollback", "churn_bento"),
+    description="Move the `champion` alias back to the previous champion (config: reason) and "
+    "rebuild the bento for it.",
 )

@@ -8,7 +8,9 @@ definitions stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +69,10 @@ class MlflowTracking(dg.ConfigurableResource):
     ``tracking_uri`` empty means ``$MLFLOW_TRACKING_URI`` if set, else SQLite under
     ``CHURN_HOME/mlflow``. An ``http://`` URI of an ``mlflow server`` works unchanged.
 
+    MLflow is pointed at the store once per step, when Dagster initialises the resource
+    (``setup_for_execution``); asset bodies only open runs with :meth:`start_run`, which tags
+    every run with the Dagster run, asset and partition that made it.
+
     Why not dagster-mlflow's ``mlflow_tracking``: it is a legacy function resource that opens
     one MLflow run per Dagster run and finds it again by a run-id tag from every step. We
     want one parent run per model family, tuned in parallel steps, each with nested trial
@@ -75,18 +81,73 @@ class MlflowTracking(dg.ConfigurableResource):
 
     tracking_uri: str = ""
     experiment: str = "churn-platform"
+    home: str = ""  # the platform home; empty means $CHURN_HOME (or .churn)
 
-    def setup(self, home: Path, experiment: str | None = None) -> tuple[str, str]:
-        """Configure MLflow for this process; return (tracking URI, id of ``experiment``,
-        default the platform's, created if missing).
+    _uri: str | None = PrivateAttr(default=None)
+    _experiments: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._configure()
+
+    def _configure(self) -> str:
+        from churn_assets.lib.tracking import default_tracking_uri, setup
+
+        if self._uri is None:
+            home = settings.churn_home(self.home or None)
+            uri = self.tracking_uri or default_tracking_uri(home)
+            self._experiments[self.experiment] = setup(uri, self.experiment, home)
+            self._uri = uri
+        return self._uri
+
+    @property
+    def uri(self) -> str:
+        """The tracking URI this step logs to."""
+        return self._configure()
+
+    def experiment_id(self, experiment: str | None = None) -> str:
+        """The id of ``experiment`` (default the platform's), created if missing.
 
         Runs are started with this id, never with ``mlflow.set_experiment``, which would
         change the active experiment for every later step run in the same process.
         """
-        from churn_assets.lib.tracking import default_tracking_uri, setup
+        from churn_assets.lib.tracking import setup
 
-        uri = self.tracking_uri or default_tracking_uri(home)
-        return uri, setup(uri, experiment or self.experiment, home)
+        name = experiment or self.experiment
+        uri = self._configure()
+        if name not in self._experiments:
+            home = settings.churn_home(self.home or None)
+            self._experiments[name] = setup(uri, name, home)
+        return self._experiments[name]
+
+    @contextlib.contextmanager
+    def start_run(
+        self,
+        context: dg.AssetExecutionContext | dg.OpExecutionContext,
+        run_name: str,
+        tags: dict[str, str] | None = None,
+        experiment: str | None = None,
+    ) -> Iterator[Any]:
+        """A new MLflow run in ``experiment``, tagged with the Dagster ids of this step."""
+        import mlflow
+
+        dagster_tags = {"dagster.run_id": context.run.run_id}
+        if context.has_assets_def and len(context.selected_asset_keys) == 1:
+            (key,) = context.selected_asset_keys
+            dagster_tags["dagster.asset"] = key.to_user_string()
+        if context.has_partition_key:
+            dagster_tags["dagster.partition"] = context.partition_key
+        with mlflow.start_run(
+            experiment_id=self.experiment_id(experiment),
+            run_name=run_name,
+            tags={**dagster_tags, **(tags or {})},
+        ) as run:
+            yield run
+
+    def run_url(self, run_id: str, experiment: str | None = None) -> str:
+        """The run's page in the MLflow UI (for the asset's metadata)."""
+        from churn_assets.lib.tracking import run_url
+
+        return run_url(self.uri, self.experiment_id(experiment), run_id)
 
 
 class MonitoringSettings(dg.ConfigurableResource):
@@ -263,7 +324,10 @@ def platform_resources() -> dict[str, Any]:
         ),
         # boto3 reads AWS_ENDPOINT_URL, AWS_REGION and credentials from the environment.
         "s3": S3Resource(region_name=os.environ.get("AWS_REGION") or None),
-        "mlflow": MlflowTracking(tracking_uri=_env_or("MLFLOW_TRACKING_URI", "")),
+        "mlflow": MlflowTracking(
+            tracking_uri=_env_or("MLFLOW_TRACKING_URI", ""),
+            home=_env_or(settings.HOME_ENV_VAR, ""),
+        ),
         "io_manager": TableIOManager(base_uri=storage),
         "artifact_io_manager": ArtifactIOManager(base_uri=storage),
         "monitoring": MonitoringSettings.from_env(),

@@ -70,7 +70,6 @@ def evaluation_report(
     segments.to_csv(folder / "segments.csv", index=False)
 
     if champion.mlflow_run_id:
-        mlflow.setup(platform.home_path)
         with mlflow_lib.start_run(run_id=champion.mlflow_run_id):
             mlflow_lib.log_metrics(
                 {
@@ -219,7 +218,6 @@ def explanations(
         (folder / f"{name}.png").write_bytes(png)
     importance.to_csv(folder / "global_importance.csv", index=False)
     if champion.mlflow_run_id:
-        mlflow.setup(platform.home_path)
         with mlflow_lib.start_run(run_id=champion.mlflow_run_id):
             mlflow_lib.log_artifacts(str(folder), artifact_path="explanations")
     context.log.info(f"Top fields: {', '.join(importance['feature'].head(5))}")
@@ -268,7 +266,6 @@ def model_card(
     run_id = champion.mlflow_run_id
     if not run_id:
         raise dg.Failure("the champion candidate has no MLflow run: nothing to build a card from")
-    mlflow.setup(platform.home_path)
     client = MlflowClient()
     run = client.get_run(run_id)
     reports = platform.reports_dir()
@@ -371,7 +368,6 @@ def drift_reference(
         TARGET_COL,
         max_rows=monitoring.max_rows,
     )
-    mlflow.setup(platform.home_path)
     uri = log_reference(frame, run_id)
     counts = frame[SPLIT_COLUMN].value_counts()
     return dg.Output(

@@ -24,8 +24,8 @@ AFTER_PARENTS = (
 
 
 def _landed_file(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3: S3Resource):
+    from churn_assets.lib.ingestion.months import month_of
     from churn_assets.lib.ingestion.sources import open_store
-    from churn_assets.lib.monitoring.landing import month_of
 
     uri = platform.parsed_uri()
     if uri.scheme == "sim":
@@ -147,7 +147,6 @@ def batch_scores(
     from churn_assets.metadata import preview
 
     contract = platform.contract()
-    mlflow.setup(platform.home_path)
     try:
         champion = load_champion(platform.registered_model, contract)
     except LookupError as exc:
@@ -225,7 +224,6 @@ def drift_report(
 
     contract = platform.contract()
     month = context.partition_key
-    uri, experiment_id = mlflow.setup(platform.home_path, MONITORING_EXPERIMENT)
     champion = load_champion(platform.registered_model, contract)
     rows, reference_source = _reference(context, champion, train_set)
     reference = rows[contract.feature_columns].copy()
@@ -253,16 +251,11 @@ def drift_report(
     numbers["model_version"] = champion.version
     numbers["reference"] = reference_source
 
-    from churn_assets.lib.tracking import run_url
-
-    with mlflow_lib.start_run(
-        experiment_id=experiment_id,
-        run_name=f"drift-{month}",
-        tags={
-            "batch": month,
-            "dagster.run_id": context.run.run_id,
-            "model_version": numbers["model_version"],
-        },
+    with mlflow.start_run(
+        context,
+        f"drift-{month}",
+        tags={"batch": month, "model_version": numbers["model_version"]},
+        experiment=MONITORING_EXPERIMENT,
     ) as run:
         mlflow_lib.log_metrics({k: v for k, v in numbers.items() if isinstance(v, float)})
         mlflow_lib.log_table(result.features, "drift_features.json")
@@ -304,7 +297,7 @@ def drift_report(
             "drifted_columns": ", ".join(result.drifted_columns) or "none",
             "features": markdown(result.features.round(4)),
             "report": dg.MetadataValue.path(str(html)),
-            "mlflow_run": run_url(uri, run.info.experiment_id, run.info.run_id),
+            "mlflow_run": mlflow.run_url(run.info.run_id, MONITORING_EXPERIMENT),
         }
     )
     yield dg.AssetCheckResult(
@@ -358,7 +351,6 @@ def model_health(
     from churn_assets.metadata import markdown
 
     contract = platform.contract()
-    mlflow.setup(platform.home_path)
     champion = load_champion(platform.registered_model, contract)
     from mlflow import MlflowClient
 

@@ -6,9 +6,9 @@ import os
 
 import dagster as dg
 
-from churn_assets.defs.jobs import churn_pipeline
+from churn_assets.defs.jobs import churn_pipeline, drift_check
 from churn_assets.defs.monitoring.assets import MONTHS
-from churn_assets.defs.monitoring.sensors import TRIGGER_TAG, drift_check
+from churn_assets.defs.monitoring.sensors import TRIGGER_TAG
 
 RETRAIN_CRON = os.environ.get("CHURN_RETRAIN_CRON", "0 3 * * 1")  # Mondays 03:00
 DRIFT_CHECK_CRON = os.environ.get("CHURN_DRIFT_CHECK_CRON", "0 6 * * *")  # daily 06:00

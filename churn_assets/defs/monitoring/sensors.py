@@ -12,39 +12,16 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from churn_assets.defs.jobs import churn_pipeline
+from churn_assets.defs.jobs import champion_reevaluation, churn_pipeline, ingest_batch
 from churn_assets.defs.monitoring.assets import (
     FILE_TAG,
     GROUP,
     MONTHS,
-    batch_scores,
-    drift_report,
-    landed_batch,
-    model_health,
 )
 from churn_assets.defs.resources import Alerts, ChurnPlatform, MonitoringSettings
 
 RUNNING = dg.DefaultSensorStatus.RUNNING
 TRIGGER_TAG = "churn/trigger"
-
-ingest_batch = dg.define_asset_job(
-    "ingest_batch",
-    selection=[landed_batch],
-    partitions_def=MONTHS,
-    description="Validate one landed month (launched by landing_sensor, one run per file).",
-)
-champion_reevaluation = dg.define_asset_job(
-    "champion_reevaluation",
-    selection=[model_health],
-    description="Re-evaluate the champion on every labelled month (launched on one breach).",
-)
-drift_check = dg.define_asset_job(
-    "drift_check",
-    selection=[batch_scores, drift_report],
-    partitions_def=MONTHS,
-    description="Re-score a month with the current champion and re-run its drift report "
-    "against that champion's reference (after a promotion or rollback both change).",
-)
 
 
 @dg.sensor(

@@ -98,7 +98,6 @@ def promotion_decision(
     champion = champion_candidate
     if not champion.mlflow_model_uri:
         raise dg.Failure("the champion candidate was not logged to MLflow; cannot register it")
-    mlflow.setup(platform.home_path)
     name = platform.registered_model
     actor = _actor(config.actor)
     source_run = mlflow_lib.models.get_model_info(champion.mlflow_model_uri).run_id
@@ -259,7 +258,6 @@ def champion_rollback(
 
     if not config.reason.strip():
         raise dg.Failure("a rollback needs a `reason`")
-    mlflow.setup(platform.home_path)
     try:
         move = registry.rollback(platform.registered_model, _actor(config.actor), config.reason)
     except registry.RegistryError as exc:
@@ -282,11 +280,3 @@ def champion_rollback(
             "at": move.at,
         }
     )
-
-
-rollback_champion = dg.define_asset_job(
-    "rollback_champion",
-    selection=dg.AssetSelection.assets("champion_rollback", "churn_bento"),
-    description="Move the `champion` alias back to the previous champion (config: reason) and "
-    "rebuild the bento for it.",
-)

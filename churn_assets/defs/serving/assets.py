@@ -40,7 +40,6 @@ def churn_bento(
 
     if not 0.0 <= config.shadow_share <= 1.0 or not 0.0 <= config.ab_share <= 1.0:
         raise dg.Failure("shadow_share and ab_share must be in [0, 1]")
-    mlflow.setup(platform.home_path)
     contract = platform.contract()
     with tempfile.TemporaryDirectory(prefix="churn-bundle-") as folder:
         try:

@@ -55,7 +55,7 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
 
         from churn_assets.lib.features.engineering import TARGET_COL, model_input_columns
         from churn_assets.lib.hashing import frame_hash
-        from churn_assets.lib.tracking import log_dataset, log_model, run_url, trial_logger
+        from churn_assets.lib.tracking import log_dataset, log_model, trial_logger
         from churn_assets.lib.training.tuning import (
             TrainingDataError,
             TunedModel,
@@ -87,21 +87,15 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
         X = feature_preprocessor.transform(X_train)
         name = study_name(family, frame_hash(train_set))
         storage = study_storage(config.storage_url or None, platform.home_path)
-        uri, experiment_id = mlflow.setup(platform.home_path)
+        experiment_id = mlflow.experiment_id()
         context.log.info(
             f"Tuning {family}: study {name!r}, up to {budget.n_trials} trials / "
             f"{budget.timeout_s:.0f} s, {budget.cv_folds}-fold CV, {budget.threads} thread(s)"
         )
-        with mlflow_lib.start_run(
-            experiment_id=experiment_id,
-            run_name=f"tune-{family}",
-            tags={
-                "family": family,
-                "dagster.run_id": context.run.run_id,
-                "dagster.asset": context.asset_key.to_user_string(),
-                "optuna.study": name,
-                "contract": contract.name,
-            },
+        with mlflow.start_run(
+            context,
+            f"tune-{family}",
+            tags={"family": family, "optuna.study": name, "contract": contract.name},
         ) as run:
             log_dataset(train_set, "train_set", TARGET_COL, context="training")
             mlflow_lib.log_params({f"budget.{k}": v for k, v in dataclasses.asdict(budget).items()})
@@ -139,7 +133,7 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
                 }
             )
             logged = log_model(pipeline, X_train, contract)
-            link = run_url(uri, experiment_id, run.info.run_id)
+            link = mlflow.run_url(run.info.run_id)
         context.log.info(f"{family}: best CV ROC-AUC {result.best_cv_auc:.4f}; MLflow: {link}")
         tuned = TunedModel(
             family=family,
@@ -207,7 +201,7 @@ def champion_candidate(
 
     from churn_assets.lib.features.engineering import TARGET_COL, model_input_columns
     from churn_assets.lib.plots import profit_png
-    from churn_assets.lib.tracking import log_dataset, log_model, run_url
+    from churn_assets.lib.tracking import log_dataset, log_model
     from churn_assets.lib.training.champion import (
         ChampionCandidate,
         CostModel,
@@ -242,14 +236,11 @@ def champion_candidate(
     metrics = score_metrics(y_valid, calibration.oof_scores)
     curve = profit_curve(y_valid, calibration.oof_scores, costs)
 
-    uri, experiment_id = mlflow.setup(platform.home_path)
-    with mlflow_lib.start_run(
-        experiment_id=experiment_id,
-        run_name="champion-candidate",
+    with mlflow.start_run(
+        context,
+        "champion-candidate",
         tags={
             "family": best_family,
-            "dagster.run_id": context.run.run_id,
-            "dagster.asset": "champion_candidate",
             "source_run_id": best.mlflow_run_id or "",
             "contract": contract.name,
         },
@@ -278,7 +269,7 @@ def champion_candidate(
         )
         mlflow_lib.log_table(board, "leaderboard.json")
         logged = log_model(calibration.model, X_valid, contract)
-        link = run_url(uri, experiment_id, run.info.run_id)
+        link = mlflow.run_url(run.info.run_id)
 
     champion = ChampionCandidate(
         family=best_family,

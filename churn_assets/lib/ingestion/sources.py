@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from urllib.parse import parse_qsl, urlparse
 
 import numpy as np
 import pandas as pd
+
+from churn_assets.lib.ingestion.months import month_of
 
 if TYPE_CHECKING:
     from churn_assets.lib.ingestion.simulator import SimulatorConfig
@@ -43,8 +44,6 @@ SOURCE_COL = "_source"
 LINE_COL = "_line"
 PARSE_ERROR_COL = "_parse_error"
 LINEAGE_COLUMNS = (SOURCE_COL, LINE_COL, PARSE_ERROR_COL)
-
-_MONTH_IN_NAME = re.compile(r"(\d{4})-(\d{2})")
 
 
 class SourceError(Exception):
@@ -370,12 +369,12 @@ def read_table(data: bytes, name: str) -> pd.DataFrame:
 
 
 def add_snapshot_from_name(frame: pd.DataFrame, name: str, column: str | None) -> pd.DataFrame:
-    """Fill a missing snapshot column from a ``YYYY-MM`` in the file name (monthly drops)."""
+    """Fill a missing snapshot column from the file name's month (:func:`months.month_of`)."""
     if column is None or column in frame.columns:
         return frame
-    match = _MONTH_IN_NAME.search(Path(name).name)
-    if match:
-        frame[column] = f"{match.group(1)}-{match.group(2)}-01"
+    month = month_of(name)
+    if month is not None:
+        frame[column] = f"{month}-01"
     return frame
 
 

@@ -52,13 +52,13 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from churn_assets.lib.ingestion.months import month_of, months_in_name
 from churn_assets.lib.ingestion.sources import (
     SUPPORTED_SUFFIXES,
     FileStore,
@@ -73,9 +73,6 @@ DEFAULT_SETTLE_SECONDS = 60.0
 # Binary content (gzip, xlsx, UTF-16 text) shows NUL bytes early; `git` and `file` look at
 # about this much too.
 _BINARY_SNIFF_BYTES = 4096
-# A month needs a 4-digit year and a 2-digit month not glued to other digits, so that
-# ``20260401`` or ``12026-04`` do not count as months.
-_MONTH = re.compile(r"(?<!\d)(\d{4})-(\d{2})(?!\d)")
 
 
 # --------------------------------------------------------------------------- results
@@ -209,30 +206,13 @@ class ScanResult:
 
 
 # --------------------------------------------------------------------------- names
-def month_of(name: str) -> str | None:
-    """The ``YYYY-MM`` month a file name carries, or None.
-
-    Only the last path component counts (folders such as ``2026-04/`` are not the file's
-    month). A name with two different months is ambiguous and gives None.
-
-    Examples:
-        >>> month_of("landing/customers_2026-04.csv")
-        '2026-04'
-        >>> month_of("customers.csv") is None
-        True
-    """
-    base = PurePosixPath(name.replace("\\", "/")).name
-    months = {f"{y}-{m}" for y, m in _MONTH.findall(base) if 1 <= int(m) <= 12}
-    return months.pop() if len(months) == 1 else None
-
-
 def _name_problem(name: str) -> str | None:
     base = PurePosixPath(name.replace("\\", "/")).name
     if not base.lower().endswith(SUPPORTED_SUFFIXES):
         suffix = PurePosixPath(base).suffix or "(none)"
         return f"{name}: unsupported file type {suffix!r} (use .csv or .parquet)"
     if month_of(name) is None:
-        found = sorted({f"{y}-{m}" for y, m in _MONTH.findall(base)})
+        found = months_in_name(name)
         if len(found) > 1:
             return f"{name}: the file name holds several months ({', '.join(found)}); expected one"
         return f"{name}: no YYYY-MM month in the file name (expected e.g. customers_2026-04.csv)"

@@ -23,7 +23,6 @@ from churn_assets.lib.monitoring.landing import (
     ScanResult,
     content_problem,
     local_modified_at,
-    month_of,
     scan,
 )
 
@@ -84,25 +83,6 @@ class MemoryStore:
 
 def names(items) -> list[str]:
     return [Path(item.name).name for item in items]
-
-
-@pytest.mark.parametrize(
-    ("name", "month"),
-    [
-        ("customers_2026-04.csv", "2026-04"),
-        ("/landing/customers_2026-04.parquet", "2026-04"),
-        ("monthly/2025-12_customers.csv", "2025-12"),
-        ("customers_2026-04-15.csv", "2026-04"),
-        ("customers_2026-04_v2_2026-04.csv", "2026-04"),
-        ("customers.csv", None),
-        ("customers_2026-13.csv", None),
-        ("customers_20260401.csv", None),
-        ("customers_2026-04_2026-05.csv", None),
-        ("2026-04/customers.csv", None),  # a folder's month is not the file's
-    ],
-)
-def test_month_of(name: str, month: str | None) -> None:
-    assert month_of(name) == month
 
 
 def test_files_settle_then_are_handed_on_exactly_once(tmp_path: Path) -> None:
