@@ -25,7 +25,7 @@ import yaml
 
 from churn_assets_tests.servers import free_port, stop
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 STARTUP_DEADLINE_S = 90.0  # usually ~10 s on 2 cores
 RUN_DEADLINE_S = 120.0  # usually ~25 s on 2 cores

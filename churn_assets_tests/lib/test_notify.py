@@ -35,7 +35,7 @@ from churn_assets.lib.notify import (
 )
 from churn_assets_tests.servers import free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MONITORING_DIR = REPO_ROOT / "bentos" / "monitoring"
 
 # Every metric name the dashboard may query: BentoML 1.4 defaults for new-style services

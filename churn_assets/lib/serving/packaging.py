@@ -37,7 +37,7 @@ from churn_assets.lib.contract import DataContract
 from churn_assets.lib.evaluation.explain import DEFAULT_BACKGROUND_ROWS
 from churn_assets.lib.serving.bundle import ServingMeta, example_record, write_bundle
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 BENTOFILE = REPO_ROOT / "bentos" / "churn_service" / "bentofile.yaml"
 MODEL_NAME = "churn_model"
 SERVICE_NAME = "churn_service"

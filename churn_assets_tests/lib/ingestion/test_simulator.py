@@ -27,7 +27,7 @@ from churn_assets.lib.ingestion.simulator import (
     write_monthly_files,
 )
 
-CONTRACT_PATH = Path(__file__).resolve().parents[1] / "churn_assets" / "contracts" / "telco.yaml"
+CONTRACT_PATH = Path(__file__).resolve().parents[3] / "churn_assets" / "contracts" / "telco.yaml"
 ADDONS = [
     "OnlineSecurity",
     "OnlineBackup",
