@@ -33,12 +33,13 @@ install: uv  ## Create .venv from the lock file (Python 3.11)
 	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 
 demo: install  ## Install, then materialize the whole asset graph on the built-in simulator
-	$(UV) run --frozen dagster job execute -m churn_assets.definitions -j churn_pipeline
+	$(UV) run --frozen dg launch --job churn_pipeline
 	@echo "Done. State is in $(CHURN_HOME); run 'make ui' to explore it."
 
-test: install  ## Install, then run lint and the whole test suite
+test: install  ## Install, then run lint, the definitions check and the whole test suite
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen dg check defs
 	$(UV) run --frozen pytest
 
 lint: install  ## ruff check + format check
