@@ -32,7 +32,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.serving import bundle as serving
+from churn_assets.lib.serving.bundle import CONTRACT_FILE, load_model, read_meta
+from churn_assets.lib.serving.request_model import customer_model
 
 _MODEL = bentoml.models.BentoModel(os.environ.get("CHURN_BENTO_MODEL", "churn_model:latest"))
 
@@ -48,8 +49,8 @@ def _customer_model() -> type:
     if _MODEL.stored is None:
         raise RuntimeError(f"no BentoML model {_MODEL.tag} in BENTOML_HOME: run `make demo`")
     folder = Path(_MODEL.stored.path)
-    contract = DataContract.load(folder / serving.CONTRACT_FILE)
-    return serving.customer_model(contract, example=serving.read_meta(folder).example)
+    contract = DataContract.load(folder / CONTRACT_FILE)
+    return customer_model(contract, example=read_meta(folder).example)
 
 
 Customer = _customer_model()
@@ -104,8 +105,8 @@ class NaiveService:
 
     def __init__(self) -> None:
         folder = Path(self.model_ref.path)
-        self.meta = serving.read_meta(folder)
-        self.model = serving.load_model(folder, "champion")
+        self.meta = read_meta(folder)
+        self.model = load_model(folder, "champion")
 
     @bentoml.api(route="/predict")
     def predict(self, customer: dict[str, Any], /) -> dict[str, Any]:

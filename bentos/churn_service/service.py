@@ -13,7 +13,8 @@ Endpoints (all ``POST``, JSON):
 Swagger UI at ``/``, the OpenAPI document at ``/docs.json``.
 
 BentoML adds ``/livez``, ``/readyz`` (not ready until the model is loaded and warmed up) and
-``/metrics`` (Prometheus: BentoML's request metrics plus ``churn_*`` metrics below).
+``/metrics`` (Prometheus: BentoML's request metrics plus the ``churn_*`` ones of
+:mod:`churn_assets.lib.serving.metrics`).
 
 Run it with ``make serve``, or ``bentoml serve churn_service:latest`` (the bento the
 ``churn_bento`` asset built), or ``bentoml serve bentos.churn_service.service:ChurnService``
@@ -28,7 +29,6 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,7 +37,16 @@ from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel, Field
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.serving import bundle as serving
+from churn_assets.lib.serving.bundle import BACKGROUND_FILE, CONTRACT_FILE, read_meta
+from churn_assets.lib.serving.metrics import ServiceMetrics
+from churn_assets.lib.serving.prediction_log import PredictionLog
+from churn_assets.lib.serving.predictor import load_predictor, new_request_id
+from churn_assets.lib.serving.request_model import (
+    MAX_BATCH_ROWS,
+    MAX_EXPLAIN_ROWS,
+    customer_model,
+)
+from churn_assets.lib.serving.risk_tiers import RiskTier, risk_tier
 from churn_assets.lib.settings import predictions_dir
 
 MODEL_TAG = os.environ.get("CHURN_BENTO_MODEL", "churn_model:latest")
@@ -59,12 +68,12 @@ def _bundle_folder() -> Path:
 # The request model is generated at import time from the contract packaged with the model,
 # so the service validates exactly what training validated for *this* model.
 _BUNDLE = _bundle_folder()
-_META = serving.read_meta(_BUNDLE)
-_CONTRACT = DataContract.load(_BUNDLE / serving.CONTRACT_FILE)
-Customer = serving.customer_model(_CONTRACT, example=_META.example)
+_META = read_meta(_BUNDLE)
+_CONTRACT = DataContract.load(_BUNDLE / CONTRACT_FILE)
+Customer = customer_model(_CONTRACT, example=_META.example)
 CustomerBatch = Annotated[
     list[Customer],  # type: ignore[valid-type]
-    Field(min_length=1, max_length=serving.MAX_BATCH_ROWS),
+    Field(min_length=1, max_length=MAX_BATCH_ROWS),
 ]
 
 
@@ -74,7 +83,7 @@ class Prediction(BaseModel):
     customer_id: str | None = Field(description="The request's id field, echoed back.")
     churn_probability: float = Field(description="Calibrated P(churn before next month).")
     churn: bool = Field(description="True when churn_probability >= threshold.")
-    risk_tier: serving.RiskTier = Field(
+    risk_tier: RiskTier = Field(
         description="high: >= threshold (an offer pays); medium: the watch list below it."
     )
     threshold: float
@@ -94,7 +103,7 @@ class Reason(BaseModel):
 class Explanation(BaseModel):
     customer_id: str | None
     churn_probability: float
-    risk_tier: serving.RiskTier
+    risk_tier: RiskTier
     model_version: str
     reasons: list[Reason]
 
@@ -131,10 +140,8 @@ class ChurnService:
     model = _MODEL
 
     def __init__(self) -> None:
-        import prometheus_client
-
         started = time.perf_counter()
-        self.predictor, _ = serving.load_predictor(
+        self.predictor, _ = load_predictor(
             _BUNDLE,
             shadow_share=_share("CHURN_SHADOW_SHARE"),
             ab_share=_share("CHURN_AB_SHARE"),
@@ -145,36 +152,8 @@ class ChurnService:
         self.champion = self.meta.champion
         self.shadow = self.meta.shadow
         worker = bentoml.server_context.worker_index or os.getpid()
-        self.log = serving.PredictionLog(predictions_dir(), worker=worker)
-
-        # Metrics are created here, not at import: BentoML sets PROMETHEUS_MULTIPROC_DIR in
-        # each worker after importing the module, and /metrics aggregates across workers.
-        self.m_predictions = prometheus_client.Counter(
-            "churn_predictions", "Predictions served, by label.", ["label", "model_version"]
-        )
-        self.m_score = prometheus_client.Histogram(
-            "churn_score",
-            "Churn probability of served predictions.",
-            ["model_version"],
-            buckets=[round(0.05 * i, 2) for i in range(1, 21)],
-        )
-        self.m_shadow = prometheus_client.Counter(
-            "churn_shadow_predictions", "Shadow (challenger) scores.", ["model_version"]
-        )
-        self.m_disagree = prometheus_client.Counter(
-            "churn_shadow_disagreements", "Shadow and served label differ.", ["model_version"]
-        )
-        info = prometheus_client.Gauge(
-            "churn_model_info",
-            "Models loaded by the service (value 1).",
-            ["model_name", "model_version", "family", "threshold", "role"],
-            multiprocess_mode="max",
-        )
-        for role, slot in (("champion", self.champion), ("shadow", self.shadow)):
-            if slot is not None:
-                info.labels(
-                    self.meta.model_name, slot.version, slot.family, f"{slot.threshold:.4f}", role
-                ).set(1)
+        self.log = PredictionLog(predictions_dir(), worker=worker)
+        self.metrics = ServiceMetrics(self.meta)  # here, not at import: see ServiceMetrics
 
         # Warm up: the first call of each library path pays one-off costs.
         if _META.example:
@@ -207,50 +186,31 @@ class ChurnService:
 
             from churn_assets.lib.evaluation.explain import FieldExplainer
 
-            background = pd.read_parquet(_BUNDLE / serving.BACKGROUND_FILE)
+            background = pd.read_parquet(_BUNDLE / BACKGROUND_FILE)
             self._explainer = FieldExplainer(self.predictor.champion.source, background)
         except Exception as exc:  # reported by /explain and /model_info
             self._explainer_error = f"{type(exc).__name__}: {exc}"
 
     # ------------------------------------------------------------------ scoring
     def _score(self, records: list[dict[str, Any]]) -> list[Prediction]:
-        request_id = serving.new_request_id()
+        request_id = new_request_id()
         scored = self.predictor.score(records, request_id)
-        out = []
-        # Metrics per request, not per row: a labelled child lookup costs more than the
-        # increment (~8 ms per 1,000 rows otherwise).
-        labels: Counter[tuple[str, str]] = Counter()
-        shadowed = disagreed = 0
-        histograms: dict[str, Any] = {}
-        for row in scored:
-            version = row.slot.version
-            labels["churn" if row.label else "stay", version] += 1
-            if version not in histograms:
-                histograms[version] = self.m_score.labels(version)
-            histograms[version].observe(row.probability)
-            if row.shadow_label is not None:
-                shadowed += 1
-                disagreed += row.shadow_label != row.label
-            # model_construct: the values come from the scorer, not from the client, and
-            # validating them again costs 4 ms per 1,000 rows.
-            out.append(
-                Prediction.model_construct(
-                    customer_id=row.customer_id,
-                    churn_probability=row.probability,
-                    churn=row.label,
-                    risk_tier=row.tier,
-                    threshold=row.slot.threshold,
-                    model_name=self.meta.model_name,
-                    model_version=version,
-                    request_id=request_id,
-                )
+        # model_construct: the values come from the scorer, not from the client, and
+        # validating them again costs 4 ms per 1,000 rows.
+        out = [
+            Prediction.model_construct(
+                customer_id=row.customer_id,
+                churn_probability=row.probability,
+                churn=row.label,
+                risk_tier=row.tier,
+                threshold=row.slot.threshold,
+                model_name=self.meta.model_name,
+                model_version=row.slot.version,
+                request_id=request_id,
             )
-        for (label, version), count in labels.items():
-            self.m_predictions.labels(label, version).inc(count)
-        if shadowed:
-            self.m_shadow.labels(self.shadow.version).inc(shadowed)
-            if disagreed:
-                self.m_disagree.labels(self.shadow.version).inc(disagreed)
+            for row in scored
+        ]
+        self.metrics.record(scored)
         self.log.write(self.predictor.log_entries(records, scored, request_id))
         return out
 
@@ -269,7 +229,7 @@ class ChurnService:
         # window (BentoML's dispatcher learns its own) but the deadline after which a queued
         # request gets a 503: far above a full batch's ~0.3 s here, so load is queued, not
         # shed. benchmarks/serving.py measures both.
-        max_batch_size=serving.MAX_BATCH_ROWS,
+        max_batch_size=MAX_BATCH_ROWS,
         max_latency_ms=10_000,
     )
     def predict_batch(self, customers: CustomerBatch, /) -> list[Prediction]:
@@ -281,7 +241,7 @@ class ChurnService:
         self,
         customers: Annotated[
             list[Customer],  # type: ignore[valid-type]
-            Field(min_length=1, max_length=serving.MAX_EXPLAIN_ROWS),
+            Field(min_length=1, max_length=MAX_EXPLAIN_ROWS),
         ],
         top_k: Annotated[int, Field(ge=1, le=20)] = 3,
     ) -> list[Explanation]:
@@ -300,7 +260,7 @@ class ChurnService:
             Explanation(
                 customer_id=record.get(self.predictor.id_column),
                 churn_probability=float(prob),
-                risk_tier=serving.risk_tier(
+                risk_tier=risk_tier(
                     float(prob), self.champion.threshold, self.meta.medium_threshold
                 ),
                 model_version=self.champion.version,

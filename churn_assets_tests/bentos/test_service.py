@@ -19,9 +19,12 @@ import requests
 import yaml
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.serving import bundle as serving
+from churn_assets.lib.serving.prediction_log import read_prediction_logs
+from churn_assets.lib.serving.predictor import load_predictor
+from churn_assets.lib.serving.request_model import MAX_BATCH_ROWS
+from churn_assets.lib.serving.risk_tiers import risk_tier
 from churn_assets_tests.defs.test_definitions import INGESTION, TRAINING, materialized, run
-from churn_assets_tests.lib.serving.test_bundle import BAD_REQUESTS, CUSTOMER
+from churn_assets_tests.lib.serving.test_request_model import BAD_REQUESTS, CUSTOMER
 from churn_assets_tests.servers import free_port, server_process
 
 FEATURES = ["customer_features", "train_set", "validation_set", "test_set", "feature_preprocessor"]
@@ -160,7 +163,7 @@ def test_predict_one_customer(service: dict) -> None:
     assert 0.0 <= body["churn_probability"] <= 1.0
     assert body["churn"] == (body["churn_probability"] >= body["threshold"])
     medium = body["threshold"] / 2
-    expected = serving.risk_tier(body["churn_probability"], body["threshold"], medium)
+    expected = risk_tier(body["churn_probability"], body["threshold"], medium)
     assert body["risk_tier"] == expected
     info = _post(service, "/model_info", {}).json()
     assert info["champion"]["version"] == "1" and info["shadow"]["version"] == "2"
@@ -181,7 +184,7 @@ def test_service_equals_batch_scoring_equals_mlflow(
     assert [row["customer_id"] for row in response.json()] == test_set["customerID"].tolist()
 
     folder = built["home"] / "bentoml" / "models" / "churn_model" / "v1-shadow-v2"
-    predictor, _ = serving.load_predictor(folder)
+    predictor, _ = load_predictor(folder)
     batch = predictor.champion.predict_proba(test_set[contract.feature_columns])
 
     mlflow.set_tracking_uri(default_tracking_uri(built["home"]))
@@ -217,7 +220,7 @@ def test_malformed_and_oversized_requests(service: dict) -> None:
     assert broken.status_code == 400 and broken.json()["detail"][0]["type"] == "json_invalid"
     empty = _post(service, "/predict_batch", [])
     assert empty.status_code == 400 and empty.json()["detail"][0]["type"] == "too_short"
-    too_many = _post(service, "/predict_batch", [CUSTOMER] * (serving.MAX_BATCH_ROWS + 1))
+    too_many = _post(service, "/predict_batch", [CUSTOMER] * (MAX_BATCH_ROWS + 1))
     assert too_many.status_code == 400 and too_many.json()["detail"][0]["type"] == "too_long"
     not_a_list = _post(service, "/predict_batch", CUSTOMER)
     assert not_a_list.status_code == 400
@@ -256,7 +259,7 @@ def test_metrics_and_prediction_log(service: dict) -> None:
     assert 'role="champion"' in text and 'role="shadow"' in text
     assert "churn_shadow_predictions_total" in text
     assert 'bentoml_service_request_total{endpoint="/predict"' in text
-    frame = serving.read_prediction_logs(service["logs"])
+    frame = read_prediction_logs(service["logs"])
     logged = frame[frame["request_id"].isin(ids)]
     assert len(logged) == 5 and set(logged["customerID"]) == {f"m{i}" for i in range(5)}
     assert set(logged["shadow_version"]) == {"2"}

@@ -30,7 +30,8 @@ import pandas as pd
 from churn_assets.lib import settings
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.monitoring.trigger import BatchOutcome
-from churn_assets.lib.serving.bundle import ModelSlot, risk_tiers
+from churn_assets.lib.serving.bundle import ModelSlot
+from churn_assets.lib.serving.risk_tiers import risk_tiers
 
 REFERENCE_ARTIFACT = "monitoring_reference/reference.parquet"
 SPLIT_COLUMN = "_split"

@@ -1,0 +1,74 @@
+"""The service's own Prometheus metrics (``churn_*``, beside BentoML's request metrics on
+``/metrics``): predictions by label, the score histogram, shadow scores and disagreements,
+and which models are loaded."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from churn_assets.lib.serving.bundle import ServingMeta
+from churn_assets.lib.serving.predictor import Scored
+
+
+class ServiceMetrics:
+    """The ``churn_*`` metrics of one worker.
+
+    Create it in the worker (the service's ``__init__``), not at import: BentoML sets
+    ``PROMETHEUS_MULTIPROC_DIR`` in each worker after importing the service module, and
+    ``/metrics`` aggregates across workers.
+    """
+
+    def __init__(self, meta: ServingMeta):
+        import prometheus_client
+
+        self.shadow_version = meta.shadow.version if meta.shadow is not None else None
+        self.predictions = prometheus_client.Counter(
+            "churn_predictions", "Predictions served, by label.", ["label", "model_version"]
+        )
+        self.score = prometheus_client.Histogram(
+            "churn_score",
+            "Churn probability of served predictions.",
+            ["model_version"],
+            buckets=[round(0.05 * i, 2) for i in range(1, 21)],
+        )
+        self.shadow = prometheus_client.Counter(
+            "churn_shadow_predictions", "Shadow (challenger) scores.", ["model_version"]
+        )
+        self.disagree = prometheus_client.Counter(
+            "churn_shadow_disagreements", "Shadow and served label differ.", ["model_version"]
+        )
+        info = prometheus_client.Gauge(
+            "churn_model_info",
+            "Models loaded by the service (value 1).",
+            ["model_name", "model_version", "family", "threshold", "role"],
+            multiprocess_mode="max",
+        )
+        for role, slot in (("champion", meta.champion), ("shadow", meta.shadow)):
+            if slot is not None:
+                info.labels(
+                    meta.model_name, slot.version, slot.family, f"{slot.threshold:.4f}", role
+                ).set(1)
+
+    def record(self, scored: list[Scored]) -> None:
+        """Count one request's scored rows."""
+        # Per request, not per row: a labelled child lookup costs more than the increment
+        # (~8 ms per 1,000 rows otherwise).
+        labels: Counter[tuple[str, str]] = Counter()
+        shadowed = disagreed = 0
+        histograms: dict[str, Any] = {}
+        for row in scored:
+            version = row.slot.version
+            labels["churn" if row.label else "stay", version] += 1
+            if version not in histograms:
+                histograms[version] = self.score.labels(version)
+            histograms[version].observe(row.probability)
+            if row.shadow_label is not None:
+                shadowed += 1
+                disagreed += row.shadow_label != row.label
+        for (label, version), count in labels.items():
+            self.predictions.labels(label, version).inc(count)
+        if shadowed:
+            self.shadow.labels(self.shadow_version).inc(shadowed)
+            if disagreed:
+                self.disagree.labels(self.shadow_version).inc(disagreed)

@@ -1,0 +1,175 @@
+"""Champion scoring with an optional challenger in shadow or in an A/B split, and the
+:class:`Predictor` loaded from a bundle folder. The service wraps it (HTTP, metrics); batch
+scoring and tests use it directly."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from churn_assets.lib.contract import DataContract
+from churn_assets.lib.serving.bundle import (
+    CONTRACT_FILE,
+    ModelSlot,
+    ServingMeta,
+    load_model,
+    read_meta,
+)
+from churn_assets.lib.serving.risk_tiers import RiskTier, risk_tier
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def in_sample(key: str, share: float) -> bool:
+    """Deterministic sampling by a key (customer or request id): a key is always in or out,
+    so an A/B customer keeps seeing the same model."""
+    if share >= 1.0:
+        return True
+    if share <= 0.0:
+        return False
+    import hashlib
+
+    digest = hashlib.blake2b(key.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") / 0xFFFFFFFF < share
+
+
+@dataclass
+class Scored:
+    """One scored row: what the client gets, plus the shadow's score for the log."""
+
+    customer_id: str | None
+    probability: float
+    label: bool
+    tier: RiskTier
+    slot: ModelSlot
+    shadow_probability: float | None = None
+    shadow_label: bool | None = None
+
+
+class Predictor:
+    """Champion scoring with an optional challenger in shadow or in an A/B split.
+
+    The service wraps this (HTTP, metrics); batch scoring and tests use it directly.
+
+    Args:
+        meta: the bundle's ``serving.json``.
+        champion: compiled scorer of the champion.
+        shadow: compiled scorer of the challenger, if packaged.
+        id_column: the contract's id field (echoed back; the A/B key).
+        shadow_share / ab_share: override the bundle's split (``None`` keeps it).
+    """
+
+    def __init__(
+        self,
+        meta: ServingMeta,
+        champion: Any,
+        shadow: Any | None = None,
+        id_column: str = "customerID",
+        shadow_share: float | None = None,
+        ab_share: float | None = None,
+    ):
+        if (shadow is None) != (meta.shadow is None):
+            raise ValueError("a shadow scorer needs a shadow slot in the bundle and vice versa")
+        self.meta = meta
+        self.champion = champion
+        self.shadow = shadow
+        self.id_column = id_column
+        self.shadow_share = meta.shadow_share if shadow_share is None else shadow_share
+        self.ab_share = (meta.ab_share if ab_share is None else ab_share) if shadow else 0.0
+        for name, value in (("shadow_share", self.shadow_share), ("ab_share", self.ab_share)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+    def score(self, records: list[dict[str, Any]], request_id: str) -> list[Scored]:
+        """Score records of raw fields; the A/B split is by customer id (else row)."""
+        p = self.champion.predict_proba(records)
+        shadow_p = None
+        # An A/B split needs the challenger's score for its customers, whatever the shadow
+        # share says.
+        if self.shadow is not None and (
+            self.ab_share > 0 or in_sample(request_id, self.shadow_share)
+        ):
+            shadow_p = self.shadow.predict_proba(records)
+        champion_slot, shadow_slot = self.meta.champion, self.meta.shadow
+        medium = self.meta.medium_threshold
+        out = []
+        for i, record in enumerate(records):
+            customer = record.get(self.id_column)
+            slot, prob = champion_slot, float(p[i])
+            other: float | None = None
+            if shadow_p is not None:
+                other = float(shadow_p[i])
+                if self.ab_share > 0 and in_sample(customer or f"{request_id}-{i}", self.ab_share):
+                    slot, prob, other = shadow_slot, other, prob
+            label = prob >= slot.threshold
+            other_slot = shadow_slot if slot is champion_slot else champion_slot
+            out.append(
+                Scored(
+                    customer_id=customer,
+                    probability=prob,
+                    label=label,
+                    tier=risk_tier(prob, slot.threshold, medium),
+                    slot=slot,
+                    shadow_probability=other,
+                    shadow_label=None if other is None else other >= other_slot.threshold,
+                )
+            )
+        return out
+
+    def log_entries(
+        self, records: list[dict[str, Any]], scored: list[Scored], request_id: str
+    ) -> list[dict[str, Any]]:
+        """Prediction-log lines (see :class:`PredictionLog`)."""
+        stamp = now_iso()
+        entries = []
+        for record, row in zip(records, scored, strict=True):
+            entry = {
+                "time": stamp,
+                "request_id": request_id,
+                "model_version": row.slot.version,
+                "score": row.probability,
+                "label": bool(row.label),
+                "risk_tier": row.tier,
+                "features": record,
+            }
+            if row.shadow_probability is not None:
+                shadow = self.meta.shadow if row.slot is self.meta.champion else self.meta.champion
+                entry["shadow_version"] = shadow.version
+                entry["shadow_score"] = row.shadow_probability
+            entries.append(entry)
+        return entries
+
+
+def load_predictor(
+    folder: str | os.PathLike[str],
+    shadow_share: float | None = None,
+    ab_share: float | None = None,
+    meta: ServingMeta | None = None,
+    contract: DataContract | None = None,
+) -> tuple[Predictor, DataContract]:
+    """A :class:`Predictor` (and the contract) from a bundle folder; pass ``meta`` and
+    ``contract`` when they are already loaded."""
+    from churn_assets.lib.serving.scorer import CompiledScorer
+
+    meta = meta or read_meta(folder)
+    contract = contract or DataContract.load(Path(folder) / CONTRACT_FILE)
+    champion = CompiledScorer.compile(
+        load_model(folder, "champion"), contract, meta.champion.family
+    )
+    shadow = None
+    if meta.shadow is not None:
+        shadow = CompiledScorer.compile(load_model(folder, "shadow"), contract, meta.shadow.family)
+    predictor = Predictor(
+        meta, champion, shadow, contract.id_column, shadow_share=shadow_share, ab_share=ab_share
+    )
+    return predictor, contract

@@ -1,0 +1,24 @@
+"""Risk tiers: ``high`` where a retention offer pays (the decision threshold), ``medium`` on the
+watch list below it, ``low`` otherwise. One rule for the service and batch scoring."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+RiskTier = Literal["low", "medium", "high"]
+
+
+def risk_tier(p: float, threshold: float, medium_threshold: float) -> RiskTier:
+    """``high`` where an offer pays (p >= threshold), ``medium`` on the watch list below it."""
+    if p >= threshold:
+        return "high"
+    if p >= medium_threshold:
+        return "medium"
+    return "low"
+
+
+def risk_tiers(p: np.ndarray, threshold: float, medium_threshold: float) -> np.ndarray:
+    """Vectorised :func:`risk_tier`."""
+    return np.where(p >= threshold, "high", np.where(p >= medium_threshold, "medium", "low"))
