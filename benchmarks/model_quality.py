@@ -51,13 +51,9 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.features.engineering import (
-    TARGET_COL,
-    build_feature_table,
-    build_preprocessor,
-    model_input_columns,
-    split_frame,
-)
+from churn_assets.lib.features.engineering import TARGET_COL, build_feature_table
+from churn_assets.lib.features.preprocessing import build_preprocessor, model_input_columns
+from churn_assets.lib.features.split import split_frame
 from churn_assets.lib.hashing import frame_hash
 from churn_assets.lib.ingestion.simulator import (
     SimulatorConfig,

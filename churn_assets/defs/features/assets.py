@@ -1,10 +1,9 @@
 """Features: the model-ready table, its train/validation/test split, the fitted preprocessing."""
 
-from typing import Literal
-
 import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform
+from churn_assets.lib.features.policy import SplitPolicy
 
 GROUP = "features"
 SPLIT_NAMES = ("train_set", "validation_set", "test_set")
@@ -18,22 +17,17 @@ def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output
     contract) are built only when the contract has their inputs. The target becomes `_target`
     (1 = the contract's positive label).
     """
-    import pandas as pd
-
     from churn_assets.lib.features.engineering import (
         TARGET_COL,
-        available_features,
         build_feature_table,
+        describe_features,
     )
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.metadata import markdown, table_metadata
 
     contract = platform.contract()
     table = build_feature_table(validated_customers, contract)
-    engineered = available_features(contract)
-    described = pd.DataFrame(
-        [{"feature": f.name, "kind": f.kind, "description": f.description} for f in engineered]
-    )
+    described = describe_features(contract)
     return dg.Output(
         table,
         data_version=dg.DataVersion(frame_hash(table)),
@@ -46,13 +40,8 @@ def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output
     )
 
 
-class SplitConfig(dg.Config):
-    """How to split the feature table."""
-
-    strategy: Literal["stratified", "time"] = "stratified"
-    validation_size: float = 0.2
-    test_size: float = 0.2
-    seed: int = 42
+class SplitConfig(dg.Config, SplitPolicy):
+    """How to split the feature table (defaults: `lib/features/policy.py`)."""
 
 
 @dg.multi_asset(
@@ -85,7 +74,8 @@ def split_customers(
     customer_features,
 ):
     """Split features into train / validation / test (stratified with a fixed seed, or by time)."""
-    from churn_assets.lib.features.engineering import TARGET_COL, split_frame
+    from churn_assets.lib.features.engineering import TARGET_COL
+    from churn_assets.lib.features.split import shared_customers, split_frame
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.metadata import table_metadata
 
@@ -116,9 +106,7 @@ def split_customers(
                 "seed": config.seed,
             },
         )
-    ids = {name: set(frame[contract.id_column]) for name, frame in parts.items()}
-    shared = (ids["train"] & ids["test"]) | (ids["train"] & ids["validation"])
-    shared |= ids["validation"] & ids["test"]
+    shared = shared_customers(parts, contract.id_column)
     # A time split legitimately follows the same customers from month to month.
     allowed = config.strategy == "time"
     yield dg.AssetCheckResult(
@@ -149,7 +137,7 @@ def feature_preprocessor(platform: ChurnPlatform, train_set) -> dg.Output:
     """The preprocessing pipeline fitted on training rows only (engineered features, imputation,
     scaling, one-hot encoding). It travels with every model into serving, so the service
     takes the contract's raw fields."""
-    from churn_assets.lib.features.engineering import build_preprocessor, model_input_columns
+    from churn_assets.lib.features.preprocessing import build_preprocessor, model_input_columns
 
     contract = platform.contract()
     columns = model_input_columns(contract)

@@ -53,7 +53,8 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
 
         import mlflow as mlflow_lib
 
-        from churn_assets.lib.features.engineering import TARGET_COL, model_input_columns
+        from churn_assets.lib.features.engineering import TARGET_COL
+        from churn_assets.lib.features.preprocessing import model_input_columns
         from churn_assets.lib.hashing import frame_hash
         from churn_assets.lib.tracking import log_dataset, log_model, trial_logger
         from churn_assets.lib.training.tuning import (
@@ -199,7 +200,8 @@ def champion_candidate(
     profit under the configured cost model; the F1-optimal threshold is reported beside it."""
     import mlflow as mlflow_lib
 
-    from churn_assets.lib.features.engineering import TARGET_COL, model_input_columns
+    from churn_assets.lib.features.engineering import TARGET_COL
+    from churn_assets.lib.features.preprocessing import model_input_columns
     from churn_assets.lib.plots import profit_png
     from churn_assets.lib.tracking import log_dataset, log_model
     from churn_assets.lib.training.champion import (

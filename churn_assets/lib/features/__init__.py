@@ -1,3 +1,5 @@
-"""Engineered features, the preprocessing pipeline and the train/validation/test split.
+"""Engineered features and the feature table (``engineering``), the preprocessing pipeline
+(``preprocessing``), the train/validation/test split (``split``), and the Telco-specific column
+names (``telco``).
 
 Wired by ``churn_assets/defs/features/``."""

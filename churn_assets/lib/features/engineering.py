@@ -1,12 +1,14 @@
-"""Feature engineering, the preprocessing pipeline, and the train/validation/test split.
+"""Engineered features and the model-ready feature table.
 
 Engineered features are declared here, next to the contract, each with the columns it needs;
 a feature whose inputs a contract does not declare is simply not built, so a dataset of
 another shape gets the subset that makes sense for it.
 
-The engineered features are computed by a stateless sklearn transformer that is the first step
-of the preprocessing pipeline, so the pipeline that is fitted on training rows and later served
-takes the contract's raw fields as input: training and serving cannot disagree on a formula.
+The engineered features are computed by a stateless sklearn transformer
+(:class:`FeatureBuilder`) that is also the first step of the preprocessing pipeline
+(:mod:`churn_assets.lib.features.preprocessing`), so the pipeline that is fitted on training
+rows and later served takes the contract's raw fields as input: training and serving cannot
+disagree on a formula.
 """
 
 from __future__ import annotations
@@ -19,25 +21,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from churn_assets.lib.contract import DataContract
+from churn_assets.lib.features.telco import ADD_ONS
 
 TARGET_COL = "_target"  # the contract's target encoded as 1 (positive label) / 0
-SPLITS = ("train", "validation", "test")
 
-_ADD_ONS = (
-    "OnlineSecurity",
-    "OnlineBackup",
-    "DeviceProtection",
-    "TechSupport",
-    "StreamingTV",
-    "StreamingMovies",
-)
 _TENURE_EDGES = (6, 12, 24, 48)
 _TENURE_LABELS = ("0-6", "7-12", "13-24", "25-48", "49+")
 
@@ -88,7 +77,7 @@ def _service_count(cols: Columns) -> np.ndarray:
     count = (cols["PhoneService"] == "Yes").astype(float) + (
         cols["InternetService"] != "No"
     ).astype(float)
-    for col in _ADD_ONS:
+    for col in ADD_ONS:
         count += cols[col] == "Yes"
     return count
 
@@ -122,7 +111,7 @@ def _price_change_ratio_row(row: Mapping[str, Any]) -> float:
 
 def _service_count_row(row: Mapping[str, Any]) -> float:
     count = (row["PhoneService"] == "Yes") + (row["InternetService"] != "No")
-    return float(count + sum(row[col] == "Yes" for col in _ADD_ONS))
+    return float(count + sum(row[col] == "Yes" for col in ADD_ONS))
 
 
 def _tenure_band_row(row: Mapping[str, Any]) -> str:
@@ -155,7 +144,7 @@ ENGINEERED_FEATURES: tuple[EngineeredFeature, ...] = (
     ),
     EngineeredFeature(
         "service_count",
-        ("PhoneService", "InternetService", *_ADD_ONS),
+        ("PhoneService", "InternetService", *ADD_ONS),
         "numeric",
         "Number of services taken (phone, internet and the six add-ons): engagement.",
         _service_count,
@@ -184,6 +173,17 @@ def available_features(contract: DataContract) -> list[EngineeredFeature]:
     """The engineered features whose inputs are all features of this contract."""
     inputs = set(contract.feature_columns)
     return [f for f in ENGINEERED_FEATURES if set(f.requires) <= inputs]
+
+
+def describe_features(contract: DataContract) -> pd.DataFrame:
+    """The engineered features this contract gets: name, kind and description, one row each."""
+    return pd.DataFrame(
+        [
+            {"feature": f.name, "kind": f.kind, "description": f.description}
+            for f in available_features(contract)
+        ],
+        columns=["feature", "kind", "description"],
+    )
 
 
 def feature_column(values: pd.Series) -> np.ndarray:
@@ -225,60 +225,6 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return np.asarray([*self.feature_names_in_, *self.features], dtype=object)
 
 
-def model_input_columns(contract: DataContract) -> list[str]:
-    """The raw fields a model (and the service) takes: the contract's feature columns."""
-    return contract.feature_columns
-
-
-def build_preprocessor(contract: DataContract) -> Pipeline:
-    """An unfitted preprocessing pipeline for the contract's features.
-
-    Engineered features, then median imputation + scaling for numeric columns and
-    most-frequent imputation + one-hot encoding (unknown categories ignored) for categorical
-    columns. Output is a dense float matrix.
-    """
-    engineered = available_features(contract)
-    numeric = contract.numeric_features + [f.name for f in engineered if f.kind == "numeric"]
-    categorical = contract.categorical_features + [
-        f.name for f in engineered if f.kind == "categorical"
-    ]
-    transformers = []
-    if numeric:
-        transformers.append(
-            (
-                "numeric",
-                Pipeline(
-                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-                ),
-                numeric,
-            )
-        )
-    if categorical:
-        transformers.append(
-            (
-                "categorical",
-                Pipeline(
-                    [
-                        ("impute", SimpleImputer(strategy="most_frequent")),
-                        (
-                            "onehot",
-                            OneHotEncoder(
-                                handle_unknown="ignore", sparse_output=False, dtype=np.float32
-                            ),
-                        ),
-                    ]
-                ),
-                categorical,
-            )
-        )
-    return Pipeline(
-        [
-            ("engineer", FeatureBuilder(tuple(f.name for f in engineered))),
-            ("encode", ColumnTransformer(transformers, remainder="drop")),
-        ]
-    )
-
-
 def build_feature_table(validated: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
     """The model-ready table: id, snapshot time, feature fields, engineered features, target.
 
@@ -295,88 +241,3 @@ def build_feature_table(validated: pd.DataFrame, contract: DataContract) -> pd.D
         table.insert(1, contract.event_time, validated[contract.event_time].to_numpy())
     table[TARGET_COL] = contract.target.encode(validated[contract.target.column]).to_numpy()
     return table
-
-
-SplitStrategy = Literal["stratified", "time"]
-
-
-def split_frame(
-    table: pd.DataFrame,
-    contract: DataContract,
-    strategy: SplitStrategy = "stratified",
-    validation_size: float = 0.2,
-    test_size: float = 0.2,
-    seed: int = 42,
-) -> dict[str, pd.DataFrame]:
-    """Split a feature table into train, validation and test.
-
-    ``stratified`` keeps the churn rate equal across splits; when customers appear in several
-    snapshots, whole customers are assigned to one split (stratified on whether they ever
-    churned), so a customer's near-identical rows cannot leak from train into test.
-    ``time`` puts the latest snapshot in test, the one before in validation and the rest in
-    train (needs the contract's snapshot column and at least three snapshots).
-
-    Raises:
-        ValueError: when the data cannot support the requested split.
-    """
-    if not 0 < validation_size < 1 or not 0 < test_size < 1 or validation_size + test_size >= 1:
-        raise ValueError(
-            f"validation_size={validation_size} and test_size={test_size} must be in (0, 1) "
-            "and leave rows for training"
-        )
-    if strategy == "time":
-        return _time_split(table, contract)
-    if strategy != "stratified":
-        raise ValueError(f"unknown split strategy {strategy!r}; use 'stratified' or 'time'")
-
-    ids = table[contract.id_column]
-    label = table[TARGET_COL]
-    per_customer = label.groupby(ids, sort=True).max()
-    if per_customer.nunique() < 2:
-        raise ValueError(
-            f"cannot stratify: every customer has the same label ({per_customer.iloc[0]}); "
-            "the target needs both classes"
-        )
-    if per_customer.value_counts().min() < 3:
-        raise ValueError(
-            "cannot stratify: fewer than 3 customers in the minority class "
-            f"({per_customer.value_counts().to_dict()})"
-        )
-    customers = per_customer.index.to_numpy()
-    rest, test_ids = train_test_split(
-        customers, test_size=test_size, stratify=per_customer.to_numpy(), random_state=seed
-    )
-    rest_labels = per_customer.loc[rest].to_numpy()
-    _, validation_ids = train_test_split(
-        rest,
-        test_size=validation_size / (1 - test_size),
-        stratify=rest_labels,
-        random_state=seed,
-    )
-    assignment = pd.Series("train", index=customers)
-    assignment.loc[validation_ids] = "validation"
-    assignment.loc[test_ids] = "test"
-    which = ids.map(assignment).to_numpy()
-    return {name: table[which == name].reset_index(drop=True) for name in SPLITS}
-
-
-def _time_split(table: pd.DataFrame, contract: DataContract) -> dict[str, pd.DataFrame]:
-    column = contract.event_time
-    if not column or column not in table:
-        raise ValueError(
-            "the time split needs a snapshot column: the contract declares "
-            f"event_time={column!r} and the data {'has' if column in table else 'lacks'} it"
-        )
-    periods = np.sort(table[column].unique())
-    if len(periods) < 3:
-        raise ValueError(f"the time split needs at least 3 snapshots, found {len(periods)}")
-    when = table[column].to_numpy()
-    parts = {
-        "train": when < periods[-2],
-        "validation": when == periods[-2],
-        "test": when == periods[-1],
-    }
-    for name, mask in parts.items():
-        if np.unique(table.loc[mask, TARGET_COL]).size < 2:
-            raise ValueError(f"the time split's {name} set holds a single class")
-    return {name: table[mask].reset_index(drop=True) for name, mask in parts.items()}

@@ -8,13 +8,9 @@ import pytest
 
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.evaluation.explain import FieldExplainer, encoded_sources, global_importance
-from churn_assets.lib.features.engineering import (
-    TARGET_COL,
-    build_feature_table,
-    build_preprocessor,
-    model_input_columns,
-    split_frame,
-)
+from churn_assets.lib.features.engineering import TARGET_COL, build_feature_table
+from churn_assets.lib.features.preprocessing import build_preprocessor, model_input_columns
+from churn_assets.lib.features.split import split_frame
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 from churn_assets.lib.ingestion.validation import validate_frame
 from churn_assets.lib.training.tuning import make_estimator

@@ -15,8 +15,8 @@ from churn_assets.lib.features.engineering import (
     TARGET_COL,
     FeatureBuilder,
     build_feature_table,
-    build_preprocessor,
 )
+from churn_assets.lib.features.preprocessing import build_preprocessor
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 from churn_assets.lib.ingestion.validation import validate_frame
 from churn_assets.lib.serving.scorer import CompiledScorer, ScorerError

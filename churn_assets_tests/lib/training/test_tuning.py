@@ -11,13 +11,9 @@ import pandas as pd
 import pytest
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.features.engineering import (
-    TARGET_COL,
-    build_feature_table,
-    build_preprocessor,
-    model_input_columns,
-    split_frame,
-)
+from churn_assets.lib.features.engineering import TARGET_COL, build_feature_table
+from churn_assets.lib.features.preprocessing import build_preprocessor, model_input_columns
+from churn_assets.lib.features.split import split_frame
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 from churn_assets.lib.ingestion.validation import validate_frame
 from churn_assets.lib.training.champion import (

@@ -1,0 +1,20 @@
+"""Column names specific to the IBM Telco schema, declared once.
+
+The built-in contract (``churn_assets/contracts/telco.yaml``) lists these columns like any
+other; what it cannot say is that six of them are the internet add-ons, a group that the
+``service_count`` feature counts and the simulator prices and draws together. Features own
+the declaration because a feature is what gives the group a meaning; the simulator, which
+writes the Telco schema, imports it from here.
+"""
+
+from __future__ import annotations
+
+# Each takes "Yes", "No" or "No internet service".
+ADD_ONS: tuple[str, ...] = (
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+)
