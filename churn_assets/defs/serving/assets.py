@@ -34,29 +34,22 @@ def churn_bento(
     """The model the registry calls `champion` (plus `challenger` in shadow), imported into the
     BentoML model store under CHURN_HOME and built into the bento `churn_service:v<version>`
     that `make serve` runs. Follows the champion: rebuilt after a promotion or a rollback."""
-    import tempfile
-
     from churn_assets.lib.serving import packaging
 
-    if not 0.0 <= config.shadow_share <= 1.0 or not 0.0 <= config.ab_share <= 1.0:
-        raise dg.Failure("shadow_share and ab_share must be in [0, 1]")
-    contract = platform.contract()
-    with tempfile.TemporaryDirectory(prefix="churn-bundle-") as folder:
-        try:
-            meta = packaging.export_bundle(
-                folder,
-                platform.registered_model,
-                contract,
-                train_set,
-                shadow=config.shadow,
-                medium_fraction=config.medium_fraction,
-                shadow_share=config.shadow_share,
-                ab_share=config.ab_share,
-            )
-        except packaging.PackagingError as exc:
-            raise dg.Failure(str(exc)) from exc
-        context.log.info(f"Building bento {meta.bento_version} (BentoML runs in a subprocess)")
-        build = packaging.build_bento(folder, platform.home_path)
+    try:
+        meta, build = packaging.package_champion(
+            platform.home_path,
+            platform.registered_model,
+            platform.contract(),
+            train_set,
+            shadow=config.shadow,
+            medium_fraction=config.medium_fraction,
+            shadow_share=config.shadow_share,
+            ab_share=config.ab_share,
+            log=context.log.info,
+        )
+    except packaging.PackagingError as exc:
+        raise dg.Failure(str(exc)) from exc
     bentoml_home = settings.bentoml_home(platform.home_path)
     context.log.info(f"Built {build.bento_tag} with model {build.model_tag}")
     return dg.MaterializeResult(
