@@ -55,6 +55,7 @@ from churn_assets.lib.features.engineering import TARGET_COL, build_feature_tabl
 from churn_assets.lib.features.preprocessing import build_preprocessor, model_input_columns
 from churn_assets.lib.features.split import split_frame
 from churn_assets.lib.hashing import frame_hash
+from churn_assets.lib.ingestion.readers import read_table
 from churn_assets.lib.ingestion.simulator import (
     SimulatorConfig,
     expected_auc,
@@ -62,7 +63,6 @@ from churn_assets.lib.ingestion.simulator import (
     realized_bayes_auc,
     simulate,
 )
-from churn_assets.lib.ingestion.sources import read_table
 from churn_assets.lib.ingestion.validation import validate_frame
 from churn_assets.lib.training.champion import (
     CostModel,

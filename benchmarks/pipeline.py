@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     prepare_s = 0.0
     if args.source == "csv":
         from churn_assets.lib.ingestion.simulator import simulate, write_monthly_files
-        from churn_assets.lib.ingestion.sources import parse_data_uri, simulator_config
+        from churn_assets.lib.ingestion.uri import parse_data_uri, simulator_config
 
         t0 = time.perf_counter()
         result = simulate(simulator_config(parse_data_uri(sim_uri)))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from churn_assets.lib.contract import DataContract
-    from churn_assets.lib.ingestion.sources import DataURI
+    from churn_assets.lib.ingestion.uri import DataURI
 
 
 class ChurnPlatform(dg.ConfigurableResource):
@@ -54,7 +54,7 @@ class ChurnPlatform(dg.ConfigurableResource):
 
     def parsed_uri(self) -> DataURI:
         """The data source URI, parsed."""
-        from churn_assets.lib.ingestion.sources import parse_data_uri
+        from churn_assets.lib.ingestion.uri import parse_data_uri
 
         return parse_data_uri(self.data_uri)
 

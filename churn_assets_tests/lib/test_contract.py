@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.lib.contract import BUILTIN_CONTRACT, ContractError, DataContract
-from churn_assets.lib.ingestion.sources import read_table
+from churn_assets.lib.ingestion.readers import read_table
 from churn_assets.lib.ingestion.validation import validate_frame
 from churn_assets_tests.datasets import SUBSCRIPTION_CONTRACT, subscription_frame
 

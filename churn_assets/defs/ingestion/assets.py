@@ -1,9 +1,16 @@
 """Ingestion: the data source, the raw table, and its split into validated and quarantined rows."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from churn_assets.defs.resources import ChurnPlatform
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from churn_assets.lib.ingestion.validation import ValidationResult
 
 GROUP = "ingestion"
 
@@ -43,20 +50,21 @@ def raw_customers(
     data version is a content hash, so re-reading unchanged data leaves downstream up to date.
     """
     from churn_assets.lib.hashing import frame_hash
-    from churn_assets.lib.ingestion.sources import PARSE_ERROR_COL, SourceError, load_raw
+    from churn_assets.lib.ingestion.errors import SourceError
+    from churn_assets.lib.ingestion.sources import load_raw
     from churn_assets.metadata import table_metadata
 
     contract = platform.contract()
-    uri = platform.parsed_uri()
     context.log.info(f"Reading {platform.data_uri} with contract {contract.name!r}")
     try:
-        loaded = load_raw(uri, contract.event_time, s3.get_client)
+        loaded = load_raw(platform.parsed_uri(), contract.event_time, s3.get_client)
     except SourceError as exc:
         raise dg.Failure(description=str(exc), metadata={"uri": platform.data_uri}) from exc
     frame = loaded.frame
-    parse_errors = int(frame[PARSE_ERROR_COL].notna().sum())
-    if parse_errors:
-        context.log.warning(f"{parse_errors} line(s) could not be parsed; they will be quarantined")
+    if loaded.unparseable_lines:
+        context.log.warning(
+            f"{loaded.unparseable_lines} line(s) could not be parsed; they will be quarantined"
+        )
     context.log.info(f"Read {len(frame):,} rows from {len(loaded.files) or 1} file(s)")
     for name, reason in loaded.skipped.items():
         context.log.warning(f"Skipped unreadable file {name}: {reason}")
@@ -67,7 +75,7 @@ def raw_customers(
             **table_metadata(frame),
             "source": loaded.description,
             "files": dg.MetadataValue.json(loaded.files),
-            "unparseable_lines": parse_errors,
+            "unparseable_lines": loaded.unparseable_lines,
             "skipped_files": dg.MetadataValue.json(loaded.skipped),
             "contract": contract.path,
         },
@@ -111,7 +119,7 @@ def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatfor
         MissingColumnsError,
         validate_frame,
     )
-    from churn_assets.metadata import markdown, preview, table_metadata
+    from churn_assets.metadata import markdown, table_metadata
 
     contract = platform.contract()
     try:
@@ -123,21 +131,14 @@ def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatfor
     except ContractViolationError as exc:
         raise dg.Failure(description=str(exc)) from exc
 
-    share = result.rejected_share
     limit = contract.max_rejected_share
-    reasons = result.reason_counts()
+    counts, reasons = result.counts(), result.reason_counts()
     context.log.info(
         f"{len(result.valid):,} valid, {len(result.quarantined):,} quarantined "
-        f"({share:.2%}; limit {limit:.0%})"
+        f"({result.rejected_share:.2%}; limit {limit:.0%})"
     )
     if result.ignored_columns:
         context.log.warning(f"Columns not in the contract were ignored: {result.ignored_columns}")
-    counts = {
-        "rows_received": result.n_rows,
-        "rows_valid": len(result.valid),
-        "rows_quarantined": len(result.quarantined),
-        "rejected_share": float(share),
-    }
     yield dg.Output(
         result.valid,
         output_name="validated_customers",
@@ -159,7 +160,18 @@ def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatfor
             "reasons": markdown(reasons) if len(reasons) else dg.MetadataValue.md("none"),
         },
     )
-    yield dg.AssetCheckResult(
+    yield _rejected_share_check(result, reasons, limit)
+
+
+def _rejected_share_check(
+    result: "ValidationResult", reasons: "pd.DataFrame", limit: float
+) -> dg.AssetCheckResult:
+    """The blocking verdict on the quarantined share, with the top reasons and examples."""
+    from churn_assets.metadata import markdown, preview
+
+    share = result.rejected_share
+    none = dg.MetadataValue.md("none")
+    return dg.AssetCheckResult(
         check_name="rejected_share_within_limit",
         asset_key="validated_customers",
         passed=bool(share <= limit),
@@ -168,12 +180,8 @@ def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatfor
             "threshold": float(limit),
             "rows_quarantined": len(result.quarantined),
             "rows_received": result.n_rows,
-            "top_reasons": markdown(reasons.head(10))
-            if len(reasons)
-            else dg.MetadataValue.md("none"),
-            "examples": preview(result.quarantined, 5)
-            if len(result.quarantined)
-            else dg.MetadataValue.md("none"),
+            "top_reasons": markdown(reasons.head(10)) if len(reasons) else none,
+            "examples": preview(result.quarantined, 5) if len(result.quarantined) else none,
         },
         description=(
             f"{share:.2%} of rows quarantined (limit {limit:.0%})"

@@ -25,7 +25,7 @@ AFTER_PARENTS = (
 
 def _landed_file(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3: S3Resource):
     from churn_assets.lib.ingestion.months import month_of
-    from churn_assets.lib.ingestion.sources import open_store
+    from churn_assets.lib.ingestion.stores import open_store
 
     uri = platform.parsed_uri()
     if uri.scheme == "sim":
@@ -85,7 +85,7 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     rows (quarantined rows are kept beside the reports with their reasons). Materialized once
     per landed file by the `landing_sensor`."""
     from churn_assets.lib.hashing import frame_hash
-    from churn_assets.lib.ingestion.sources import add_snapshot_from_name, read_table
+    from churn_assets.lib.ingestion.readers import add_snapshot_from_name, read_table
     from churn_assets.lib.ingestion.validation import validate_frame
     from churn_assets.metadata import markdown, preview
 

@@ -39,7 +39,7 @@ def landing_sensor(
     monitoring: MonitoringSettings,
     alerts: Alerts,
 ) -> dg.SensorResult | dg.SkipReason:
-    from churn_assets.lib.ingestion.sources import open_store
+    from churn_assets.lib.ingestion.stores import open_store
     from churn_assets.lib.monitoring.landing import scan
 
     uri = platform.parsed_uri()

@@ -1,4 +1,5 @@
-"""Raw data in: data sources (simulator, files, S3), the simulator, and contract validation
-with quarantine.
+"""Raw data in: the source URI (``uri``), file stores (``stores``), readers with lineage
+(``readers``), whole-source loading (``sources``), the simulator, the month rule (``months``),
+and contract validation with quarantine (``validation``).
 
 Wired by ``churn_assets/defs/ingestion/``."""

@@ -15,7 +15,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.ingestion.sources import (
+from churn_assets.lib.ingestion.readers import (
     LINE_COL,
     LINEAGE_COLUMNS,
     PARSE_ERROR_COL,
@@ -61,6 +61,15 @@ class ValidationResult:
     def rejected_share(self) -> float:
         """Share of received rows that were quarantined."""
         return len(self.quarantined) / self.n_rows if self.n_rows else 0.0
+
+    def counts(self) -> dict[str, int | float]:
+        """Rows received, valid and quarantined, and the rejected share."""
+        return {
+            "rows_received": self.n_rows,
+            "rows_valid": len(self.valid),
+            "rows_quarantined": len(self.quarantined),
+            "rejected_share": float(self.rejected_share),
+        }
 
     def reason_counts(self) -> pd.DataFrame:
         """How many quarantined rows each kind of problem affected (most frequent first)."""

@@ -58,14 +58,9 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from churn_assets.lib.ingestion.errors import SourceError, SourceNotFoundError
 from churn_assets.lib.ingestion.months import month_of, months_in_name
-from churn_assets.lib.ingestion.sources import (
-    SUPPORTED_SUFFIXES,
-    FileStore,
-    SourceError,
-    SourceFile,
-    SourceNotFoundError,
-)
+from churn_assets.lib.ingestion.stores import SUPPORTED_SUFFIXES, FileStore, SourceFile
 
 CURSOR_FORMAT = 1
 # Two sensor ticks (~30 s each): a local file untouched that long is not being written.

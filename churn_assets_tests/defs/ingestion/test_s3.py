@@ -18,15 +18,12 @@ import pandas as pd
 import pytest
 import requests
 
+from churn_assets.lib.ingestion.errors import SourceNotFoundError
+from churn_assets.lib.ingestion.readers import SOURCE_COL
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate, write_monthly_files
-from churn_assets.lib.ingestion.sources import (
-    SOURCE_COL,
-    S3FileStore,
-    SourceNotFoundError,
-    load_raw,
-    parse_data_uri,
-    source_version,
-)
+from churn_assets.lib.ingestion.sources import load_raw, source_version
+from churn_assets.lib.ingestion.stores import S3FileStore
+from churn_assets.lib.ingestion.uri import parse_data_uri
 
 pytestmark = pytest.mark.slow
 

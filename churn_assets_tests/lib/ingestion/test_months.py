@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.lib.ingestion.months import month_of
-from churn_assets.lib.ingestion.sources import add_snapshot_from_name
+from churn_assets.lib.ingestion.readers import add_snapshot_from_name
 
 
 @pytest.mark.parametrize(

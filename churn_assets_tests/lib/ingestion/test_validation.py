@@ -125,6 +125,12 @@ def test_parse_errors_are_quarantined(clean: pd.DataFrame, contract: DataContrac
     assert len(result.quarantined) == 1
     assert result.quarantined.loc[0, "_source"] == "jan.csv"
     assert result.quarantined.loc[0, "_line"] == 6
+    assert result.counts() == {
+        "rows_received": len(clean),
+        "rows_valid": len(clean) - 1,
+        "rows_quarantined": 1,
+        "rejected_share": 1 / len(clean),
+    }
     assert result.reason_counts().loc[0, "problem"] == (
         "malformed CSV line: expected 22 fields, got 3"
     )

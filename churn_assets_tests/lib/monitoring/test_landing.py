@@ -11,13 +11,8 @@ import pandas as pd
 import pytest
 import requests
 
-from churn_assets.lib.ingestion.sources import (
-    LocalFileStore,
-    S3FileStore,
-    SourceError,
-    SourceFile,
-    SourceNotFoundError,
-)
+from churn_assets.lib.ingestion.errors import SourceError, SourceNotFoundError
+from churn_assets.lib.ingestion.stores import LocalFileStore, S3FileStore, SourceFile
 from churn_assets.lib.monitoring.landing import (
     LandingCursor,
     ScanResult,
