@@ -1,6 +1,7 @@
-"""Champion scoring with an optional challenger in shadow or in an A/B split, and the
-:class:`Predictor` loaded from a bundle folder. The service wraps it (HTTP, metrics); batch
-scoring and tests use it directly."""
+"""The predictor: the packaged models' compiled scorers behind one ``score`` call, routing
+each request to the champion (the challenger in shadow, or answering an A/B share of
+customers), and the prediction-log lines of what it served; :func:`load_predictor` builds it
+from a bundle folder."""
 
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ class Predictor:
     def log_entries(
         self, records: list[dict[str, Any]], scored: list[Scored], request_id: str
     ) -> list[dict[str, Any]]:
-        """Prediction-log lines (see :class:`PredictionLog`)."""
+        """Prediction-log lines (see
+        :class:`~churn_assets.lib.serving.prediction_log.PredictionLog`)."""
         stamp = now_iso()
         entries = []
         for record, row in zip(records, scored, strict=True):
