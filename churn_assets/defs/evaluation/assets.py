@@ -3,16 +3,19 @@
 import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking, MonitoringSettings
+from churn_assets.lib.evaluation.policy import EvaluationPolicy, ExplanationPolicy, FairnessPolicy
 
 
-class EvaluationConfig(dg.Config):
+class EvaluationConfig(dg.Config, EvaluationPolicy):
     """Bootstrap settings of the evaluation report."""
 
-    n_bootstrap: int = 500
-    seed: int = 42
 
-
-@dg.asset(group_name="evaluation", kinds={"sklearn", "mlflow", "html"}, code_version="1")
+@dg.asset(
+    group_name="evaluation",
+    io_manager_key="artifact_io_manager",
+    kinds={"sklearn", "mlflow", "html"},
+    code_version="2",
+)
 def evaluation_report(
     context: dg.AssetExecutionContext,
     config: EvaluationConfig,
@@ -20,121 +23,82 @@ def evaluation_report(
     mlflow: MlflowTracking,
     champion_candidate,
     test_set,
-) -> dg.MaterializeResult:
+) -> dg.Output:
     """The champion candidate on the held-out test rows: accuracy, precision, recall, F1 (at
     its decision threshold and at 0.5), ROC-AUC, PR-AUC, Brier and log loss, each with a 95%
     bootstrap interval; ROC, precision-recall, reliability, confusion matrix, gain/lift and
     profit plots; metrics per contract slice. One HTML report under CHURN_HOME/reports/
-    evaluation/, the same numbers and plots logged to the champion's MLflow run."""
-    import mlflow as mlflow_lib
-
-    from churn_assets.lib.evaluation.metrics import (
-        bootstrap_metrics,
-        make_plots,
-        segment_metrics,
-        write_report,
-    )
+    evaluation/, the same numbers and plots logged to the champion's MLflow run. Stores the
+    numbers and the per-row test scores the promotion gate and the model card use."""
+    from churn_assets.lib.evaluation.metrics import evaluate, publish
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.metadata import markdown, png_md
 
     contract = platform.contract()
     champion = champion_candidate
-    y = test_set[TARGET_COL].to_numpy()
-    p = champion.predict_proba(test_set)
-    metrics = bootstrap_metrics(
-        y, p, champion.threshold, n_boot=config.n_bootstrap, seed=config.seed
-    )
-    segments = segment_metrics(test_set, y, p, champion.threshold, list(contract.slices))
-    plots = make_plots(y, p, champion.threshold, champion.costs)
+    report = evaluate(champion, test_set, TARGET_COL, list(contract.slices), config)
     run_id = champion.mlflow_run_id or "unlogged"
-    folder = platform.reports_dir() / "evaluation" / run_id
     summary = {
         "model family": champion.family,
         "calibration": champion.calibration,
         "decision threshold": f"{champion.threshold:.4f}",
-        "test rows": f"{len(y):,} ({int(y.sum()):,} churners)",
+        "test rows": f"{len(report.labels):,} ({int(report.labels.sum()):,} churners)",
         "MLflow run": run_id,
         "contract": contract.name,
     }
-    report = write_report(
-        folder / "evaluation.html",
-        f"Evaluation: {champion.family}",
-        summary,
-        metrics,
-        segments,
-        plots,
-    )
-    for name, png in plots.pngs.items():
-        (folder / f"{name}.png").write_bytes(png)
-    metrics.to_csv(folder / "metrics.csv", index=False)
-    segments.to_csv(folder / "segments.csv", index=False)
-
-    if champion.mlflow_run_id:
-        with mlflow_lib.start_run(run_id=champion.mlflow_run_id):
-            mlflow_lib.log_metrics(
-                {
-                    f"test_{row.metric.replace('@', '_at_')}": float(row.value)
-                    for row in metrics.itertuples()
-                    if row.value == row.value  # NaN (a single-class slice) is not a metric
-                }
-            )
-            mlflow_lib.log_artifacts(str(folder), artifact_path="evaluation")
-    context.log.info(f"Evaluation report: {report}")
-    values = metrics.set_index("metric")
-    return dg.MaterializeResult(
+    folder = platform.reports_dir() / "evaluation" / run_id
+    page, pngs = publish(report, folder, summary, champion.costs)
+    context.log.info(f"Evaluation report: {page}")
+    return dg.Output(
+        report,
         metadata={
-            "report": dg.MetadataValue.path(str(report)),
-            "test_rows": len(y),
+            "report": dg.MetadataValue.path(str(page)),
+            "test_rows": len(report.labels),
             **{
-                f"test_{name.replace('@', '_at_')}": round(float(values.loc[name, "value"]), 4)
+                f"test_{name.replace('@', '_at_')}": round(report.value(name), 4)
                 for name in ("roc_auc", "pr_auc", "brier", "f1@threshold", "accuracy@threshold")
             },
-            "metrics": markdown(metrics.round(4)),
-            "segments": markdown(segments.round(4)) if len(segments) else "none",
-            **{f"plot_{name}": png_md(png, name) for name, png in plots.pngs.items()},
+            "metrics": markdown(report.metrics.round(4)),
+            "segments": markdown(report.segments.round(4)) if len(report.segments) else "none",
+            **{f"plot_{name}": png_md(png, name) for name, png in pngs.items()},
             "mlflow_run_id": run_id,
-        }
+            **({"mlflow_run": mlflow.run_url(run_id)} if champion.mlflow_run_id else {}),
+        },
     )
 
 
-class FairnessConfig(dg.Config):
-    """Limits on group disparities of the offer decision (absolute differences in rates)."""
-
-    max_demographic_parity_difference: float = 0.15
-    max_equalized_odds_difference: float = 0.20
+class FairnessConfig(dg.Config, FairnessPolicy):
+    """Limits on group disparities of the offer decision (also the promotion gate's)."""
 
 
-@dg.asset(group_name="evaluation", kinds={"fairlearn"}, code_version="1")
+@dg.asset(
+    group_name="evaluation",
+    io_manager_key="artifact_io_manager",
+    kinds={"fairlearn"},
+    code_version="2",
+)
 def fairness_report(
     config: FairnessConfig,
     platform: ChurnPlatform,
     champion_candidate,
     test_set,
-) -> dg.MaterializeResult:
+) -> dg.Output:
     """Fairness of the champion's offer decisions on the test rows across the contract's
     sensitive attributes (built-in: gender, SeniorCitizen): selection rate, TPR and FPR per
     group (fairlearn MetricFrame), demographic parity and equalized odds differences against
-    the configured limits."""
-    from churn_assets.lib.evaluation.fairness import assess
+    the configured limits. The promotion gate takes these verdicts."""
+    from churn_assets.lib.evaluation.fairness import assess_candidate, publish
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.metadata import markdown
 
-    contract = platform.contract()
     champion = champion_candidate
-    result = assess(
-        test_set,
-        test_set[TARGET_COL].to_numpy(),
-        champion.predict(test_set),
-        list(contract.sensitive),
-        config.max_demographic_parity_difference,
-        config.max_equalized_odds_difference,
-    )
-    folder = platform.reports_dir() / "fairness" / (champion.mlflow_run_id or "unlogged")
-    folder.mkdir(parents=True, exist_ok=True)
-    result.summary.to_csv(folder / "summary.csv", index=False)
-    result.by_group.to_csv(folder / "by_group.csv", index=False)
+    sensitive = list(platform.contract().sensitive)
+    result = assess_candidate(champion, test_set, TARGET_COL, sensitive, config)
+    run_id = champion.mlflow_run_id or "unlogged"
+    publish(result, platform.reports_dir() / "fairness" / run_id)
     summary = result.summary.set_index("attribute")
-    return dg.MaterializeResult(
+    return dg.Output(
+        result,
         metadata={
             "within_limits": result.passed,
             **{
@@ -147,19 +111,15 @@ def fairness_report(
             },
             "summary": markdown(result.summary.round(4)),
             "by_group": markdown(result.by_group.round(4)),
-        }
+        },
     )
 
 
-class ExplanationConfig(dg.Config):
+class ExplanationConfig(dg.Config, ExplanationPolicy):
     """How many rows SHAP explains (a bounded sample keeps the cost flat as data grows)."""
 
-    sample_rows: int = 500
-    background_rows: int = 200
-    seed: int = 42
 
-
-@dg.asset(group_name="evaluation", kinds={"shap", "mlflow"}, code_version="1")
+@dg.asset(group_name="evaluation", kinds={"shap", "mlflow"}, code_version="2")
 def explanations(
     context: dg.AssetExecutionContext,
     config: ExplanationConfig,
@@ -168,68 +128,28 @@ def explanations(
     champion_candidate,
     train_set,
     test_set,
-) -> dg.MaterializeResult:
+) -> dg.Output:
     """SHAP explanations of the champion per contract field (one-hot columns summed back to
     their field): global importance and a beeswarm on a bounded sample of test rows, and
     example per-customer top reasons (the same `FieldExplainer.top_reasons` that serving and
-    batch scoring use)."""
-    import mlflow as mlflow_lib
-
-    from churn_assets.lib.evaluation.explain import (
-        FieldExplainer,
-        beeswarm_png,
-        global_importance,
-        importance_png,
-    )
+    batch scoring use). Stores the global importance table (for the model card)."""
+    from churn_assets.lib.evaluation.shap_report import explain_candidate, publish
     from churn_assets.metadata import markdown, png_md
 
     champion = champion_candidate
-    columns = champion.input_columns
-    explainer = FieldExplainer(
-        champion.model, train_set[columns], config.background_rows, config.seed
-    )
-    sample = test_set.sample(n=min(config.sample_rows, len(test_set)), random_state=config.seed)
-    contributions = explainer.contributions(sample[columns])
-    importance = global_importance(contributions)
-    pngs = {
-        "importance": importance_png(importance),
-        "beeswarm": beeswarm_png(contributions, sample[columns]),
-    }
-    examples = sample.head(5)
-    reasons = explainer.top_reasons(examples[columns])
-    import pandas as pd
-
-    reason_rows = pd.DataFrame(
-        [
-            {
-                "customer": customer,
-                "rank": rank + 1,
-                "feature": r["feature"],
-                "value": str(r["value"]),
-                "contribution": round(r["contribution"], 4),
-            }
-            for customer, row in zip(examples[platform.contract().id_column], reasons, strict=True)
-            for rank, r in enumerate(row)
-        ]
-    )
-    folder = platform.reports_dir() / "explanations" / (champion.mlflow_run_id or "unlogged")
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, png in pngs.items():
-        (folder / f"{name}.png").write_bytes(png)
-    importance.to_csv(folder / "global_importance.csv", index=False)
-    if champion.mlflow_run_id:
-        with mlflow_lib.start_run(run_id=champion.mlflow_run_id):
-            mlflow_lib.log_artifacts(str(folder), artifact_path="explanations")
-    context.log.info(f"Top fields: {', '.join(importance['feature'].head(5))}")
-    return dg.MaterializeResult(
+    report = explain_candidate(champion, train_set, test_set, platform.contract().id_column, config)
+    run_id = champion.mlflow_run_id
+    publish(report, platform.reports_dir() / "explanations" / (run_id or "unlogged"), run_id)
+    context.log.info(f"Top fields: {', '.join(report.importance['feature'].head(5))}")
+    return dg.Output(
+        report.importance,
         metadata={
-            "explainer": explainer.kind,
-            "explained_rows": len(sample),
-            "top_features": markdown(importance.head(10).round(4)),
-            "example_reasons": markdown(reason_rows),
-            "plot_importance": png_md(pngs["importance"], "importance"),
-            "plot_beeswarm": png_md(pngs["beeswarm"], "beeswarm"),
-        }
+            "explainer": report.explainer,
+            "explained_rows": report.explained_rows,
+            "top_features": markdown(report.importance.head(10).round(4)),
+            "example_reasons": markdown(report.example_reasons),
+            **{f"plot_{name}": png_md(png, name) for name, png in report.pngs.items()},
+        },
     )
 
 
@@ -237,8 +157,7 @@ def explanations(
     group_name="evaluation",
     io_manager_key="artifact_io_manager",
     kinds={"markdown", "mlflow"},
-    code_version="1",
-    deps=["evaluation_report", "fairness_report", "explanations"],
+    code_version="2",
 )
 def model_card(
     platform: ChurnPlatform,
@@ -249,94 +168,47 @@ def model_card(
     train_set,
     validation_set,
     test_set,
+    evaluation_report,
+    fairness_report,
+    explanations,
 ) -> dg.Output:
     """The champion candidate's model card (Markdown + HTML) from the real numbers: intended
-    use, data, features, training procedure, test metrics with intervals (read back from the
-    MLflow run the evaluation logged them to), slices, fairness, top features, limitations;
-    the promotion decision is filled in by the gate. Logged to the candidate's MLflow run."""
-    import mlflow as mlflow_lib
-    import pandas as pd
-    from mlflow import MlflowClient
-
-    from churn_assets.lib.evaluation.model_card import CardInputs, missing_sections, render, to_html
+    use, data, features, training procedure, test metrics with intervals (the numbers the
+    evaluation logged to MLflow), slices, fairness, top features, limitations; the promotion
+    decision is filled in by the gate. Built from its asset inputs only; logged to the
+    candidate's MLflow run."""
+    from churn_assets.lib.evaluation.metrics import stale_reports
+    from churn_assets.lib.evaluation.model_card import build_card, incomplete_sections, publish_card
     from churn_assets.lib.features.engineering import TARGET_COL
 
-    contract = platform.contract()
     champion = champion_candidate
     run_id = champion.mlflow_run_id
     if not run_id:
         raise dg.Failure("the champion candidate has no MLflow run: nothing to build a card from")
-    client = MlflowClient()
-    run = client.get_run(run_id)
-    reports = platform.reports_dir()
-    evaluation = pd.read_csv(reports / "evaluation" / run_id / "metrics.csv")
-    # Values from MLflow itself, so the card and the tracking server cannot disagree.
-    logged = run.data.metrics
-    evaluation["value"] = [
-        logged.get(f"test_{m.replace('@', '_at_')}", float("nan")) for m in evaluation["metric"]
-    ]
-    source_run = run.data.tags.get("source_run_id")
-    params = (
-        {
-            k.removeprefix("best."): v
-            for k, v in client.get_run(source_run).data.params.items()
-            if k.startswith("best.")
-        }
-        if source_run
-        else {}
-    )
-    period = "n/a"
-    if contract.event_time and contract.event_time in validated_customers:
-        times = validated_customers[contract.event_time]
-        period = f"{times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}"
-    inputs = CardInputs(
+    reports = {"evaluation_report": evaluation_report, "fairness_report": fairness_report}
+    if stale := stale_reports(champion.mlflow_model_uri, reports):
+        raise dg.Failure(f"{' and '.join(stale)} measured another model: materialize them again")
+    card = build_card(
         model_name=platform.registered_model,
-        family=champion.family,
-        calibration=champion.calibration,
-        threshold=champion.threshold,
-        f1_threshold=champion.threshold_choice.f1_threshold,
-        costs={
-            "offer_cost": champion.costs.offer_cost,
-            "retained_value": champion.costs.retained_value,
-            "success_rate": champion.costs.success_rate,
-        },
-        best_params=params,
-        mlflow_run_id=run_id,
-        contract_name=contract.name,
-        contract_table=contract.describe()[["column", "dtype", "role", "description"]],
-        data={
-            "source": platform.data_uri,
-            "rows": len(validated_customers),
-            "quarantined": len(quarantined_customers),
-            "period": period,
-            "positive_rate": float(
-                pd.concat([train_set, validation_set, test_set])[TARGET_COL].mean()
-            ),
-            "train": len(train_set),
-            "validation": len(validation_set),
-            "test": len(test_set),
-        },
-        test_metrics=evaluation.round(4),
-        segments=pd.read_csv(reports / "evaluation" / run_id / "segments.csv").round(4),
-        fairness=pd.read_csv(reports / "fairness" / run_id / "summary.csv").round(4),
-        top_features=pd.read_csv(reports / "explanations" / run_id / "global_importance.csv")
-        .head(10)
-        .round(4),
+        champion=champion,
+        contract=platform.contract(),
+        data_source=platform.data_uri,
+        evaluation=evaluation_report,
+        fairness=fairness_report,
+        importance=explanations,
+        validated=validated_customers,
+        quarantined_rows=len(quarantined_customers),
+        splits={"train": train_set, "validation": validation_set, "test": test_set},
+        target=TARGET_COL,
     )
-    card = render(inputs)
-    folder = reports / "model_card" / run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model_card.md").write_text(card, encoding="utf-8")
-    (folder / "model_card.html").write_text(to_html(card, "Model card"), encoding="utf-8")
-    with mlflow_lib.start_run(run_id=run_id):
-        mlflow_lib.log_artifacts(str(folder), artifact_path="model_card")
-    missing = [s for s in missing_sections(card) if s != "Promotion decision"]
+    page = publish_card(card, platform.reports_dir() / "model_card" / run_id, run_id)
     return dg.Output(
         card,
         metadata={
-            "path": dg.MetadataValue.path(str(folder / "model_card.html")),
-            "missing_sections": dg.MetadataValue.json(missing),
+            "path": dg.MetadataValue.path(str(page)),
+            "missing_sections": dg.MetadataValue.json(incomplete_sections(card)),
             "card": dg.MetadataValue.md(card),
+            "mlflow_run": mlflow.run_url(run_id),
         },
     )
 
@@ -356,7 +228,7 @@ def drift_reference(
     month with the reference of the model that is champion, so a rejected retraining does
     not move it, and the reference ROC-AUC is the honest test ROC-AUC."""
     from churn_assets.lib.features.engineering import TARGET_COL
-    from churn_assets.lib.monitoring.batch import SPLIT_COLUMN, log_reference, reference_frame
+    from churn_assets.lib.monitoring.reference import SPLIT_COLUMN, log_reference, reference_frame
 
     run_id = champion_candidate.mlflow_run_id
     if not run_id:

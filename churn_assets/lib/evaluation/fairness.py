@@ -3,15 +3,21 @@
 fairlearn's ``MetricFrame`` gives selection rate, true positive rate and false positive rate
 per group; the demographic parity difference (gap in offer rates) and the equalized odds
 difference (the larger of the TPR and FPR gaps) summarise each attribute and are compared with
-limits from configuration.
+the limits of a ``FairnessPolicy``. The promotion gate takes these verdicts as they are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from churn_assets.lib.evaluation.policy import FairnessPolicy
+    from churn_assets.lib.training.champion import ChampionCandidate
 
 
 @dataclass
@@ -21,6 +27,7 @@ class FairnessResult:
     by_group: pd.DataFrame  # attribute, group, rows, selection_rate, tpr, fpr
     summary: pd.DataFrame  # attribute, demographic_parity_difference, equalized_odds_difference,
     #                        and whether each is within its limit
+    model_uri: str | None = None  # the MLflow model whose decisions were assessed
 
     @property
     def passed(self) -> bool:
@@ -33,8 +40,7 @@ def assess(
     y: np.ndarray,
     decision: np.ndarray,
     sensitive: list[str],
-    max_dp_difference: float = 0.1,
-    max_eo_difference: float = 0.1,
+    limits: FairnessPolicy,
 ) -> FairnessResult:
     """Fairness of binary decisions across each sensitive attribute present in ``frame``.
 
@@ -50,6 +56,8 @@ def assess(
         true_positive_rate,
     )
 
+    max_dp_difference = limits.max_demographic_parity_difference
+    max_eo_difference = limits.max_equalized_odds_difference
     present = [c for c in sensitive if c in frame]
     if not present:
         raise ValueError(f"none of the sensitive attributes {sensitive} is in the data")
@@ -87,3 +95,25 @@ def assess(
             }
         )
     return FairnessResult(pd.concat(groups, ignore_index=True), pd.DataFrame(rows))
+
+
+def assess_candidate(
+    champion: ChampionCandidate,
+    test_set: pd.DataFrame,
+    target: str,
+    sensitive: list[str],
+    limits: FairnessPolicy,
+) -> FairnessResult:
+    """Fairness of the champion candidate's offer decisions on the test rows."""
+    result = assess(
+        test_set, test_set[target].to_numpy(), champion.predict(test_set), sensitive, limits
+    )
+    result.model_uri = champion.mlflow_model_uri
+    return result
+
+
+def publish(result: FairnessResult, folder: Path) -> None:
+    """The summary and per-group tables as CSV files in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    result.summary.to_csv(folder / "summary.csv", index=False)
+    result.by_group.to_csv(folder / "by_group.csv", index=False)

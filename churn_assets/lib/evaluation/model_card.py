@@ -1,17 +1,26 @@
 """Model cards generated from the real numbers (no hand-typed metric anywhere).
 
-The card is Markdown (rendered to a self-contained HTML page as well). Its metrics are read
-back from the MLflow run the evaluation logged them to, so the card and MLflow cannot
-disagree; the rest comes from the contract, the candidate and the fairness assessment.
+The card is Markdown (rendered to a self-contained HTML page as well). Everything on it comes
+from asset inputs (the evaluation report whose numbers were logged to MLflow, the fairness
+report, the explanations, the splits), the contract and the candidate's MLflow runs: never
+from files another step left on disk, so every step may run on its own machine.
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from churn_assets.lib import reports
+
+if TYPE_CHECKING:
+    from churn_assets.lib.contract import DataContract
+    from churn_assets.lib.evaluation.fairness import FairnessResult
+    from churn_assets.lib.evaluation.metrics import EvaluationReport
+    from churn_assets.lib.training.champion import ChampionCandidate
 
 REQUIRED_SECTIONS = (
     "Intended use",
@@ -133,12 +142,99 @@ def missing_sections(card: str) -> list[str]:
     return missing
 
 
+def incomplete_sections(card: str) -> list[str]:
+    """Required sections still missing before the gate fills in its decision."""
+    return [s for s in missing_sections(card) if s != "Promotion decision"]
+
+
+def with_decision(card: str, decision: str) -> str:
+    """The card with the gate's decision in place of the pending marker."""
+    return card.replace(PENDING, decision)
+
+
 def to_html(card: str, title: str) -> str:
     """A self-contained HTML page of the card."""
     import markdown
 
-    body = markdown.markdown(card, extensions=["tables"])
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}
-table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px}}
-</style></head><body>{body}</body></html>"""
+    return reports.page(title, markdown.markdown(card, extensions=["tables"]), heading=False)
+
+
+def source_params(run_id: str) -> dict[str, Any]:
+    """The tuned family's best parameters, from the run the candidate was selected from
+    (tag ``source_run_id`` on the candidate's MLflow run)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    source = client.get_run(run_id).data.tags.get("source_run_id")
+    if not source:
+        return {}
+    params = client.get_run(source).data.params
+    return {k.removeprefix("best."): v for k, v in params.items() if k.startswith("best.")}
+
+
+def build_card(
+    *,
+    model_name: str,
+    champion: ChampionCandidate,
+    contract: DataContract,
+    data_source: str,
+    evaluation: EvaluationReport,
+    fairness: FairnessResult,
+    importance: pd.DataFrame,
+    validated: pd.DataFrame,
+    quarantined_rows: int,
+    splits: dict[str, pd.DataFrame],
+    target: str,
+) -> str:
+    """The candidate's card (decision pending) from its reports and its data."""
+    run_id = champion.mlflow_run_id or ""
+    period = "n/a"
+    if contract.event_time and contract.event_time in validated:
+        times = validated[contract.event_time]
+        period = f"{times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}"
+    costs = champion.costs
+    inputs = CardInputs(
+        model_name=model_name,
+        family=champion.family,
+        calibration=champion.calibration,
+        threshold=champion.threshold,
+        f1_threshold=champion.threshold_choice.f1_threshold,
+        costs={
+            "offer_cost": costs.offer_cost,
+            "retained_value": costs.retained_value,
+            "success_rate": costs.success_rate,
+        },
+        best_params=source_params(run_id) if run_id else {},
+        mlflow_run_id=run_id,
+        contract_name=contract.name,
+        contract_table=contract.describe()[["column", "dtype", "role", "description"]],
+        data={
+            "source": data_source,
+            "rows": len(validated),
+            "quarantined": quarantined_rows,
+            "period": period,
+            "positive_rate": float(pd.concat(list(splits.values()))[target].mean()),
+            **{name: len(frame) for name, frame in splits.items()},
+        },
+        test_metrics=evaluation.metrics.round(4),
+        segments=evaluation.segments.round(4),
+        fairness=fairness.summary.round(4),
+        top_features=importance.head(10).round(4),
+    )
+    return render(inputs)
+
+
+def publish_card(card: str, folder: Path, run_id: str | None) -> Path:
+    """Write the card as Markdown and HTML to ``folder`` and log both to the candidate's
+    MLflow run (``model_card/``).
+
+    Returns:
+        The HTML page's path.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model_card.md").write_text(card, encoding="utf-8")
+    page = folder / "model_card.html"
+    page.write_text(to_html(card, "Model card"), encoding="utf-8")
+    if run_id:
+        reports.log_folder(run_id, folder, "model_card")
+    return page

@@ -9,7 +9,6 @@ information, plots) use a bounded random sample, so the cost stays flat as data 
 
 from __future__ import annotations
 
-import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from churn_assets.lib import reports
 from churn_assets.lib.contract import DataContract
 
 if TYPE_CHECKING:
@@ -205,31 +205,51 @@ def write_html(
     summary_report: str | None = None,
 ) -> Path:
     """Write a self-contained HTML page (images inlined) with the EDA's tables and plots."""
-    images = "".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(name)}</figcaption></figure>'
-        for name, png in pngs.items()
-    )
     link = (
         f'<p>Per-column statistics: <a href="{html.escape(summary_report)}">'
         "Evidently data summary</a></p>"
         if summary_report
         else ""
     )
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
-table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px}}
-figure{{display:inline-block;margin:1em;max-width:100%}}
-img{{max-width:100%}}</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>{result.rows:,} rows ({result.sampled_rows:,} sampled for mutual information and plots);
-positive rate {result.positive_rate:.2%}.</p>{link}
-{images}
-<h2>Association with the target</h2>{result.target_association.to_html(index=False)}
-<h2>Missingness</h2>{result.missingness.to_html(index=False)}
-<h2>Churn rate by category</h2>{result.churn_by_category.to_html(index=False)}
-</body></html>"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    body = (
+        f"<p>{result.rows:,} rows ({result.sampled_rows:,} sampled for mutual information and "
+        f"plots); positive rate {result.positive_rate:.2%}.</p>{link}\n{reports.figures(pngs)}"
+        f"\n<h2>Association with the target</h2>{reports.table(result.target_association)}"
+        f"\n<h2>Missingness</h2>{reports.table(result.missingness)}"
+        f"\n<h2>Churn rate by category</h2>{reports.table(result.churn_by_category)}"
+    )
+    return reports.write_page(path, title, body)
+
+
+@dataclass
+class EdaReport:
+    """The EDA's numbers and where its two HTML pages were written."""
+
+    result: EdaResult
+    pngs: dict[str, bytes]
+    page: Path
+    evidently_summary: Path
+
+
+def write_reports(
+    frame: pd.DataFrame, contract: DataContract, folder: Path, seed: int = 0
+) -> EdaReport:
+    """Analyse ``frame``, then write Evidently's data summary and the churn EDA page (which
+    links to it) into ``folder``."""
+    from evidently import Dataset, Report
+    from evidently.presets import DataSummaryPreset
+
+    from churn_assets.lib.plots import figure_png
+
+    result = analyse(frame, contract, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Evidently's summary is linear in rows; the same bounded sample keeps its cost flat.
+    sample = frame.sample(n=result.sampled_rows, random_state=seed)
+    dataset = Dataset.from_pandas(
+        sample, data_definition=evidently_definition(contract, sample.columns)
+    )
+    summary = folder / "data_summary.html"
+    Report([DataSummaryPreset()]).run(current_data=dataset).save_html(str(summary))
+    pngs = {name: figure_png(fig) for name, fig in result.figures.items()}
+    page = write_html(result, pngs, folder / "eda.html", f"EDA: {contract.name}", summary.name)
+    return EdaReport(result, pngs, page, summary)

@@ -10,7 +10,13 @@ Criteria, each measured on the same held-out test rows:
   interval lies below ``-margin``, i.e. it is worse by more than the margin with confidence.
   Small differences inside the noise do not block (on ~1,400 Telco rows an AUC is known to
   about ±0.02).
-* **Fairness**: demographic parity and equalized odds differences within limits.
+* **Fairness**: demographic parity and equalized odds differences within limits, as judged by
+  ``fairness_report`` (the gate takes its verdicts; the limits are ``FairnessPolicy``'s).
+* **Model card**: every required section present and filled.
+
+The challenger's numbers are those of ``evaluation_report`` (its per-row test scores, so the
+paired test compares the very scores the report measured); only the current champion is
+scored here. Thresholds come from ``lib.registry.policy.GatePolicy``.
 
 Modes: ``enforce`` promotes only when every criterion passes; ``dry_run`` decides and records
 but moves nothing; ``force`` promotes regardless and requires a human reason.
@@ -19,23 +25,24 @@ but moves nothing; ``force`` promotes regardless and requires a human reason.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from churn_assets.lib.evaluation.scores import bootstrap, interval, roc_auc
+from churn_assets.lib.registry.policy import (
+    FAIRNESS,
+    MODEL_CARD_COMPLETE,
+    NO_REGRESSION,
+    QUALITY_FLOORS,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-Mode = Literal["enforce", "dry_run", "force"]
-
-
-@dataclass(frozen=True)
-class Floors:
-    """Absolute quality floors on the test rows."""
-
-    min_roc_auc: float = 0.70
-    min_pr_auc_lift: float = 2.0  # PR-AUC at least this many times the positive rate
-    max_brier: float = 0.20
+    from churn_assets.lib.evaluation.fairness import FairnessResult
+    from churn_assets.lib.evaluation.metrics import EvaluationReport
+    from churn_assets.lib.registry.policy import GatePolicy, Mode
 
 
 @dataclass(frozen=True)
@@ -76,15 +83,15 @@ class Decision:
         }
 
 
-def floors(metrics: dict[str, float], limits: Floors, positive_rate: float) -> list[Criterion]:
+def floors(metrics: dict[str, float], policy: GatePolicy, positive_rate: float) -> list[Criterion]:
     """The absolute-floor criteria (the PR-AUC floor scales with the positive rate)."""
-    min_pr_auc = min(limits.min_pr_auc_lift * positive_rate, 1.0)
+    min_pr_auc = min(policy.min_pr_auc_lift * positive_rate, 1.0)
     return [
         Criterion(
             "roc_auc_floor",
-            metrics["roc_auc"] >= limits.min_roc_auc,
+            metrics["roc_auc"] >= policy.min_roc_auc,
             metrics["roc_auc"],
-            limits.min_roc_auc,
+            policy.min_roc_auc,
             "test ROC-AUC at least the floor",
         ),
         Criterion(
@@ -92,13 +99,13 @@ def floors(metrics: dict[str, float], limits: Floors, positive_rate: float) -> l
             metrics["pr_auc"] >= min_pr_auc,
             metrics["pr_auc"],
             min_pr_auc,
-            f"test PR-AUC at least {limits.min_pr_auc_lift}x the churn rate",
+            f"test PR-AUC at least {policy.min_pr_auc_lift}x the churn rate",
         ),
         Criterion(
             "brier_ceiling",
-            metrics["brier"] <= limits.max_brier,
+            metrics["brier"] <= policy.max_brier,
             metrics["brier"],
-            limits.max_brier,
+            policy.max_brier,
             "test Brier score at most the ceiling (calibration)",
         ),
     ]
@@ -108,13 +115,11 @@ def no_regression(
     y: np.ndarray,
     challenger: np.ndarray,
     champion: np.ndarray | None,
-    margin: float = 0.01,
-    n_boot: int = 500,
-    seed: int = 0,
+    margin: float,
+    n_boot: int,
+    seed: int,
 ) -> Criterion:
     """Paired bootstrap of the ROC-AUC difference challenger - champion on the same rows."""
-    from sklearn.metrics import roc_auc_score
-
     if champion is None:
         return Criterion(
             "no_regression_vs_champion",
@@ -124,16 +129,14 @@ def no_regression(
             "no current champion: nothing to regress against",
         )
     y = np.asarray(y).astype(int)
-    diff = float(roc_auc_score(y, challenger) - roc_auc_score(y, champion))
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if 0 < y[idx].sum() < len(idx):
-            diffs.append(
-                roc_auc_score(y[idx], challenger[idx]) - roc_auc_score(y[idx], champion[idx])
-            )
-    low, high = np.quantile(diffs, [0.025, 0.975])
+    diff = roc_auc(y, challenger) - roc_auc(y, champion)
+    diffs = bootstrap(
+        lambda rows: roc_auc(y[rows], challenger[rows]) - roc_auc(y[rows], champion[rows]),
+        len(y),
+        n_boot,
+        seed,
+    )
+    low, high = interval(diffs)
     passed = bool(high >= -margin)
     return Criterion(
         "no_regression_vs_champion",
@@ -151,8 +154,8 @@ def no_segment_regression(
     challenger: np.ndarray,
     champion: np.ndarray | None,
     slices: list[str],
-    margin: float = 0.05,
-    min_rows: int = 200,
+    margin: float,
+    min_rows: int,
 ) -> Criterion:
     """No contract slice (with enough rows and both classes) loses more than ``margin`` AUC
     against the current champion: a better average must not hide a failing segment."""
@@ -188,10 +191,10 @@ def no_segment_regression(
     )
 
 
-def fairness(summary_rows: list[dict]) -> list[Criterion]:
-    """Fairness criteria from ``lib.fairness`` summary rows (one per sensitive attribute)."""
+def fairness(result: FairnessResult) -> list[Criterion]:
+    """The fairness report's verdicts, two criteria per sensitive attribute."""
     out = []
-    for row in summary_rows:
+    for row in result.summary.to_dict("records"):
         out.append(
             Criterion(
                 f"fairness_dp_{row['attribute']}",
@@ -211,6 +214,53 @@ def fairness(summary_rows: list[dict]) -> list[Criterion]:
             )
         )
     return out
+
+
+def card_complete(card: str) -> Criterion:
+    """Every required model-card section present and filled (the decision comes later)."""
+    from churn_assets.lib.evaluation.model_card import incomplete_sections
+
+    missing = incomplete_sections(card)
+    return Criterion(
+        "model_card_complete",
+        not missing,
+        float(len(missing)),
+        0.0,
+        f"missing or empty sections: {missing}" if missing else "all sections present",
+    )
+
+
+def criteria(
+    policy: GatePolicy,
+    evaluation: EvaluationReport,
+    fairness_result: FairnessResult,
+    card: str,
+    test_set: pd.DataFrame,
+    slices: list[str],
+    champion_scores: np.ndarray | None,
+) -> dict[str, list[Criterion]]:
+    """Every criterion, grouped by the asset check that reports it (``policy.CHECKS``)."""
+    y, p = evaluation.labels, evaluation.scores
+    measured = {m: evaluation.value(m) for m in ("roc_auc", "pr_auc", "brier")}
+    return {
+        QUALITY_FLOORS: floors(measured, policy, evaluation.positive_rate),
+        NO_REGRESSION: [
+            no_regression(
+                y, p, champion_scores, policy.regression_margin, policy.n_bootstrap, policy.seed
+            ),
+            no_segment_regression(
+                test_set,
+                y,
+                p,
+                champion_scores,
+                slices,
+                policy.segment_margin,
+                policy.segment_min_rows,
+            ),
+        ],
+        FAIRNESS: fairness(fairness_result),
+        MODEL_CARD_COMPLETE: [card_complete(card)],
+    }
 
 
 def decide(criteria: list[Criterion], mode: Mode, reason: str = "") -> Decision:

@@ -1,48 +1,25 @@
-"""The promotion gate and the registry: worse challengers are rejected, better ones promoted,
-dry runs change nothing, force needs a reason, rollback restores the previous champion."""
+"""The promotion gate and the registry through Dagster: worse challengers are rejected, better
+ones promoted, dry runs change nothing, force needs a reason, stale reports are refused, no step
+needs another's files on disk, rollback restores the previous champion."""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import joblib
-import numpy as np
 import pytest
 
 from churn_assets.definitions import defs as load_defs
-from churn_assets.lib.registry import gate
 from churn_assets_tests.defs.test_definitions import INGESTION, TRAINING, materialized, run
 
 FEATURES = ["customer_features", "train_set", "validation_set", "test_set", "feature_preprocessor"]
 NAME = "churn-model"
-
-
-def test_decide_modes() -> None:
-    ok = [gate.Criterion("a", True, 1, 0, "")]
-    bad = [gate.Criterion("a", True, 1, 0, ""), gate.Criterion("b", False, 0, 1, "")]
-    assert gate.decide(ok, "enforce").outcome == "promoted"
-    rejected = gate.decide(bad, "enforce")
-    assert (rejected.outcome, rejected.promote) == ("rejected", False)
-    assert "b" in rejected.reason
-    assert gate.decide(ok, "dry_run").promote is False
-    assert gate.decide(bad, "force", reason="incident 42").promote is True
-    with pytest.raises(ValueError, match="requires a reason"):
-        gate.decide(bad, "force")
-
-
-def test_regression_criterion_uses_a_paired_bootstrap() -> None:
-    rng = np.random.default_rng(0)
-    p = rng.uniform(size=2000)
-    y = (rng.uniform(size=2000) < p).astype(int)
-    worse = 0.5 * p + 0.5 * rng.uniform(size=2000)
-    assert not gate.no_regression(y, worse, p, margin=0.01, n_boot=200).passed
-    assert gate.no_regression(y, p, worse, margin=0.01, n_boot=200).passed
-    same = gate.no_regression(y, p + 1e-9, p, margin=0.01, n_boot=200)
-    assert same.passed and abs(same.value) < 1e-6
-    assert gate.no_regression(y, p, None).passed
+# The gate reads these reports; they are made again whenever the candidate changes.
+GATE = ["evaluation_report", "fairness_report", "promotion_decision"]
 
 
 def _run(selection: list[str], ops: dict | None = None) -> dg.ExecuteInProcessResult:
@@ -87,7 +64,7 @@ def _worse_candidate(home: Path, with_reference: bool = True) -> None:
 
     from churn_assets.lib.contract import DataContract
     from churn_assets.lib.features.engineering import TARGET_COL
-    from churn_assets.lib.monitoring.batch import log_reference
+    from churn_assets.lib.monitoring.reference import log_reference
     from churn_assets.lib.tracking import log_model
 
     path = home / "storage" / "champion_candidate.joblib"
@@ -131,9 +108,16 @@ def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "no monitoring reference" in failure.step_failure_data.error.message
     assert _champion_version(home) == "1"
 
-    # A deliberately worse challenger is rejected and `champion` does not move.
+    # Stored reports of another candidate are refused: the gate judges what they measured.
     _worse_candidate(home)
-    result = _run(["promotion_decision"])
+    stale = _run(["promotion_decision"])
+    assert not stale.success
+    failure = next(e for e in stale.all_events if e.is_step_failure)
+    assert "measured another model" in failure.step_failure_data.error.message
+    assert _champion_version(home) == "1"
+
+    # A deliberately worse challenger is rejected and `champion` does not move.
+    result = _run(GATE)
     meta = materialized(result)["promotion_decision"]
     assert meta["outcome"] == "rejected"
     assert meta["champion_after"] == "1"
@@ -145,9 +129,9 @@ def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     joblib.dump(
         joblib.load(home / "good_candidate.joblib"), home / "storage" / "champion_candidate.joblib"
     )
-    dry = materialized(
-        _run(["promotion_decision"], {"promotion_decision": {"config": {"mode": "dry_run"}}})
-    )["promotion_decision"]
+    dry = materialized(_run(GATE, {"promotion_decision": {"config": {"mode": "dry_run"}}}))[
+        "promotion_decision"
+    ]
     assert dry["outcome"] == "dry_run_pass"
     assert _champion_version(home) == "1"
 
@@ -156,17 +140,11 @@ def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert not forced.success
     assert _champion_version(home) == "1"
 
-    # A fairness breach blocks too (limits tightened to the impossible).
+    # A fairness breach blocks too: fairness_report's limits (tightened to the impossible)
+    # are the gate's.
+    impossible = {"max_equalized_odds_difference": 0.0, "max_demographic_parity_difference": 0.0}
     unfair = _run(
-        ["promotion_decision"],
-        {
-            "promotion_decision": {
-                "config": {
-                    "max_equalized_odds_difference": 0.0,
-                    "max_demographic_parity_difference": 0.0,
-                }
-            }
-        },
+        ["fairness_report", "promotion_decision"], {"fairness_report": {"config": impossible}}
     )
     assert materialized(unfair)["promotion_decision"]["outcome"] == "rejected"
     checks = {e.check_name: e.passed for e in unfair.get_asset_check_evaluations()}
@@ -178,8 +156,13 @@ def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     }
     assert _champion_version(home) == "1"
 
-    # An equally good challenger (same model, new version) passes and is promoted.
-    promoted = materialized(_run(["promotion_decision"]))["promotion_decision"]
+    # An equally good challenger (same model, new version) passes and is promoted. Each step
+    # runs on an empty reports folder: none reads a file another step left there.
+    for step in (["fairness_report"], ["model_card"], ["promotion_decision"]):
+        shutil.rmtree(home / "reports", ignore_errors=True)
+        done = _run(step)
+        assert done.success, step
+    promoted = materialized(done)["promotion_decision"]
     assert promoted["outcome"] == "promoted"
     new_version = promoted["challenger_version"]
     assert _champion_version(home) == new_version != "1"
@@ -237,19 +220,3 @@ def test_behavioural_check_blocks_downstream(
     passed = {e.check_name: e.passed for e in default.get_asset_check_evaluations()}
     assert passed["behavioural_tests"]
     assert "evaluation_report" in materialized(default)
-
-
-def test_segment_regression_is_caught() -> None:
-    import pandas as pd
-
-    rng = np.random.default_rng(3)
-    n = 2000
-    frame = pd.DataFrame({"Contract": np.where(np.arange(n) % 2 == 0, "A", "B")})
-    p = rng.uniform(size=n)
-    y = (rng.uniform(size=n) < p).astype(int)
-    # Same scores on slice A, noise on slice B: the average hides a broken segment.
-    broken = np.where(frame["Contract"] == "B", rng.uniform(size=n), p)
-    verdict = gate.no_segment_regression(frame, y, broken, p, ["Contract"], margin=0.05)
-    assert not verdict.passed and "Contract = B" in verdict.detail
-    assert gate.no_segment_regression(frame, y, p, p, ["Contract"]).passed
-    assert gate.no_segment_regression(frame, y, p, None, ["Contract"]).passed

@@ -1,4 +1,5 @@
-"""Evaluation metrics with bootstrap intervals, segments, plots and the HTML report."""
+"""Evaluation metrics with bootstrap intervals, segments, plots, the stored report and its
+HTML page; fairness verdicts."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
+from churn_assets.lib.evaluation.fairness import assess
+from churn_assets.lib.evaluation.figures import make_plots
 from churn_assets.lib.evaluation.metrics import (
+    EvaluationReport,
     bootstrap_metrics,
-    make_plots,
+    publish,
     segment_metrics,
-    write_report,
+    stale_reports,
 )
+from churn_assets.lib.evaluation.policy import FairnessPolicy
 from churn_assets.lib.training.champion import CostModel
 
 
@@ -47,7 +52,7 @@ def test_intervals_shrink_with_more_rows() -> None:
     for n in (500, 8000):
         p = rng.beta(2, 5, n)
         y = (rng.uniform(size=n) < p).astype(int)
-        t = bootstrap_metrics(y, p, 0.3, n_boot=200).set_index("metric")
+        t = bootstrap_metrics(y, p, 0.3, n_boot=200, seed=0).set_index("metric")
         widths.append(t.loc["roc_auc", "ci_high"] - t.loc["roc_auc", "ci_low"])
     assert widths[1] < widths[0] / 2
 
@@ -63,10 +68,15 @@ def test_segments(scored) -> None:
     assert two_year["roc_auc"] == pytest.approx(roc_auc_score(y[mask], p[mask]))
 
 
+def _report(y: np.ndarray, p: np.ndarray, segments: pd.DataFrame) -> EvaluationReport:
+    metrics = bootstrap_metrics(y, p, 0.3, n_boot=50, seed=0)
+    return EvaluationReport("models:/m/1", None, "logreg", 0.3, y, p, metrics, segments)
+
+
 def test_plots_and_report(scored, tmp_path: Path) -> None:
     y, p = scored
-    plots = make_plots(y, p, 0.3, CostModel())
-    assert set(plots.pngs) == {
+    pngs = make_plots(y, p, 0.3, CostModel())
+    assert set(pngs) == {
         "roc",
         "precision_recall",
         "calibration",
@@ -74,31 +84,53 @@ def test_plots_and_report(scored, tmp_path: Path) -> None:
         "gain_lift",
         "profit_vs_threshold",
     }
-    assert all(png.startswith(b"\x89PNG") for png in plots.pngs.values())
-    metrics = bootstrap_metrics(y, p, 0.3, n_boot=50)
-    page = write_report(
-        tmp_path / "r.html", "Evaluation", {"family": "x"}, metrics, pd.DataFrame(), plots
-    )
+    assert all(png.startswith(b"\x89PNG") for png in pngs.values())
+    report = _report(y, p, pd.DataFrame())
+    page, published = publish(report, tmp_path, {"family": "x"}, CostModel())
+    assert set(published) == set(pngs)
     text = page.read_text()
     assert text.count("data:image/png;base64,") == 6
-    assert "roc_auc" in text and "ci_low" in text
+    assert "roc_auc" in text and "ci_low" in text and "<h1>Evaluation: logreg</h1>" in text
+    assert {"metrics.csv", "segments.csv", "roc.png"} <= {f.name for f in tmp_path.iterdir()}
+
+
+def test_report_values_and_mlflow_names(scored) -> None:
+    y, p = scored
+    report = _report(y, p, pd.DataFrame())
+    assert report.value("roc_auc") == pytest.approx(roc_auc_score(y, p))
+    assert report.positive_rate == pytest.approx(y.mean())
+    logged = report.mlflow_metrics()
+    assert logged["test_f1_at_threshold"] == pytest.approx(f1_score(y, p >= 0.3))
+    assert len(logged) == 12
+    # A metric undefined on these rows (one class) is not logged.
+    one_class = _report(np.zeros(50, dtype=int), p[:50], pd.DataFrame())
+    assert "test_roc_auc" not in one_class.mlflow_metrics()
+
+
+def test_stale_reports_are_named(scored) -> None:
+    y, p = scored
+    report = _report(y, p, pd.DataFrame())
+    assert stale_reports("models:/m/1", {"evaluation_report": report}) == []
+    assert stale_reports("models:/m/2", {"evaluation_report": report}) == ["evaluation_report"]
 
 
 def test_fairness_measures_known_disparities() -> None:
-    from churn_assets.lib.evaluation.fairness import assess
-
+    strict = FairnessPolicy(
+        max_demographic_parity_difference=0.1, max_equalized_odds_difference=0.1
+    )
     # Group a: offers to everyone; group b: offers to no one. Same labels in both.
     frame = pd.DataFrame({"gender": ["a"] * 4 + ["b"] * 4, "other": ["x"] * 8})
     y = np.array([1, 0, 1, 0, 1, 0, 1, 0])
     decision = np.array([1, 1, 1, 1, 0, 0, 0, 0])
-    result = assess(frame, y, decision, ["gender", "missing"], 0.1, 0.1)
+    result = assess(frame, y, decision, ["gender", "missing"], strict)
     summary = result.summary.set_index("attribute")
     assert summary.loc["gender", "demographic_parity_difference"] == 1.0
     assert summary.loc["gender", "equalized_odds_difference"] == 1.0
     assert not result.passed
     by_group = result.by_group.set_index("group")
     assert by_group.loc["a", "selection_rate"] == 1.0 and by_group.loc["b", "tpr"] == 0.0
-    fair = assess(frame, y, np.array([1, 0, 1, 0, 1, 0, 1, 0]), ["gender"], 0.1, 0.1)
+    fair = assess(frame, y, np.array([1, 0, 1, 0, 1, 0, 1, 0]), ["gender"], strict)
     assert fair.passed
     with pytest.raises(ValueError, match="none of the sensitive"):
-        assess(frame, y, decision, ["age"])
+        assess(frame, y, decision, ["age"], strict)
+    assert (summary.loc["gender", "dp_limit"], summary.loc["gender", "eo_limit"]) == (0.1, 0.1)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.lib.monitoring.batch import (
+from churn_assets.lib.monitoring.reference import (
     SPLIT_COLUMN,
     has_reference,
     load_reference,

@@ -1,0 +1,50 @@
+"""The promotion gate's policy, declared once: the gate's Dagster config class is built from
+it (``class GateConfig(dg.Config, GatePolicy)``) and ``lib.registry.gate`` reads it.
+
+Fairness limits are not here: the gate reads the per-attribute verdicts of
+``fairness_report`` (``lib.evaluation.policy.FairnessPolicy``). Import-light (pydantic only).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from churn_assets.lib.evaluation.policy import BOOTSTRAP_RESAMPLES, SEED
+
+Mode = Literal["enforce", "dry_run", "force"]
+
+# One blocking asset check per group of criteria: name -> what it verifies.
+QUALITY_FLOORS = "gate_quality_floors"
+NO_REGRESSION = "gate_no_regression"
+FAIRNESS = "gate_fairness"
+MODEL_CARD_COMPLETE = "gate_model_card_complete"
+CHECKS = {
+    QUALITY_FLOORS: "Test ROC-AUC and PR-AUC (as lift over the churn rate) at least, "
+    "Brier at most, the configured floors.",
+    NO_REGRESSION: "Not worse than the current champion by more than the margin "
+    "(paired bootstrap).",
+    FAIRNESS: "Demographic parity and equalized odds differences within the limits of "
+    "fairness_report.",
+    MODEL_CARD_COMPLETE: "The model card has every required section, filled from real numbers.",
+}
+
+
+class GatePolicy(BaseModel):
+    """Quality floors, the regression margins and the paired bootstrap behind them."""
+
+    min_roc_auc: float = Field(0.70, description="test ROC-AUC at least this")
+    min_pr_auc_lift: float = Field(
+        2.0, description="test PR-AUC at least this many times the churn rate"
+    )
+    max_brier: float = Field(0.20, description="test Brier score at most this")
+    regression_margin: float = Field(
+        0.01, description="ROC-AUC the challenger may lose to the champion (paired bootstrap)"
+    )
+    segment_margin: float = Field(
+        0.05, description="largest ROC-AUC loss allowed on any contract slice"
+    )
+    segment_min_rows: int = Field(200, description="slices with fewer rows are not judged")
+    n_bootstrap: int = Field(BOOTSTRAP_RESAMPLES, description="paired bootstrap resamples")
+    seed: int = Field(SEED, description="seed of the paired bootstrap")

@@ -1,0 +1,136 @@
+"""The promotion gate's criteria, grouped as its asset checks, and its modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn_assets.lib.evaluation.fairness import assess
+from churn_assets.lib.evaluation.metrics import EvaluationReport, bootstrap_metrics
+from churn_assets.lib.evaluation.model_card import PENDING, REQUIRED_SECTIONS
+from churn_assets.lib.evaluation.policy import FairnessPolicy
+from churn_assets.lib.registry import gate
+from churn_assets.lib.registry.policy import CHECKS, GatePolicy
+from churn_assets.lib.registry.promotion import resolve_actor
+
+
+def test_decide_modes() -> None:
+    ok = [gate.Criterion("a", True, 1, 0, "")]
+    bad = [gate.Criterion("a", True, 1, 0, ""), gate.Criterion("b", False, 0, 1, "")]
+    assert gate.decide(ok, "enforce").outcome == "promoted"
+    rejected = gate.decide(bad, "enforce")
+    assert (rejected.outcome, rejected.promote) == ("rejected", False)
+    assert "b" in rejected.reason
+    assert gate.decide(ok, "dry_run").promote is False
+    assert gate.decide(bad, "force", reason="incident 42").promote is True
+    with pytest.raises(ValueError, match="requires a reason"):
+        gate.decide(bad, "force")
+
+
+def test_regression_criterion_uses_a_paired_bootstrap() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=2000)
+    y = (rng.uniform(size=2000) < p).astype(int)
+    worse = 0.5 * p + 0.5 * rng.uniform(size=2000)
+    assert not gate.no_regression(y, worse, p, margin=0.01, n_boot=200, seed=0).passed
+    assert gate.no_regression(y, p, worse, margin=0.01, n_boot=200, seed=0).passed
+    same = gate.no_regression(y, p + 1e-9, p, margin=0.01, n_boot=200, seed=0)
+    assert same.passed and abs(same.value) < 1e-6
+    assert gate.no_regression(y, p, None, margin=0.01, n_boot=200, seed=0).passed
+
+
+def test_segment_regression_is_caught() -> None:
+    rng = np.random.default_rng(3)
+    n = 2000
+    frame = pd.DataFrame({"Contract": np.where(np.arange(n) % 2 == 0, "A", "B")})
+    p = rng.uniform(size=n)
+    y = (rng.uniform(size=n) < p).astype(int)
+    # Same scores on slice A, noise on slice B: the average hides a broken segment.
+    broken = np.where(frame["Contract"] == "B", rng.uniform(size=n), p)
+    verdict = gate.no_segment_regression(frame, y, broken, p, ["Contract"], 0.05, 200)
+    assert not verdict.passed and "Contract = B" in verdict.detail
+    assert gate.no_segment_regression(frame, y, p, p, ["Contract"], 0.05, 200).passed
+    assert gate.no_segment_regression(frame, y, p, None, ["Contract"], 0.05, 200).passed
+    # Slices below the row minimum are not judged.
+    assert gate.no_segment_regression(frame, y, broken, p, ["Contract"], 0.05, 5000).passed
+
+
+def _card(filled: bool = True) -> str:
+    return "\n".join(
+        f"## {name}\n{'text' if filled or name != 'Fairness' else '_none_'}\n"
+        for name in REQUIRED_SECTIONS
+    ).replace("## Promotion decision\ntext", f"## Promotion decision\n{PENDING}")
+
+
+@pytest.fixture(scope="module")
+def measured() -> tuple[pd.DataFrame, EvaluationReport]:
+    rng = np.random.default_rng(5)
+    n = 1500
+    frame = pd.DataFrame(
+        {
+            "Contract": rng.choice(["Month-to-month", "Two year"], n),
+            "gender": rng.choice(["Female", "Male"], n),
+        }
+    )
+    p = rng.beta(2, 5, n)
+    y = (rng.uniform(size=n) < p).astype(int)
+    metrics = bootstrap_metrics(y, p, 0.3, n_boot=20, seed=0)
+    report = EvaluationReport("models:/m/2", "run", "logreg", 0.3, y, p, metrics, pd.DataFrame())
+    return frame, report
+
+
+def test_criteria_come_from_the_reports_grouped_as_the_checks(measured) -> None:
+    frame, report = measured
+    decisions = (report.scores >= 0.3).astype(int)
+    fairness = assess(frame, report.labels, decisions, ["gender"], FairnessPolicy())
+    groups = gate.criteria(GatePolicy(), report, fairness, _card(), frame, ["Contract"], None)
+    assert list(groups) == list(CHECKS)
+    floors = {c.name: c for c in groups["gate_quality_floors"]}
+    assert floors["roc_auc_floor"].value == report.value("roc_auc")
+    assert floors["pr_auc_floor"].threshold == pytest.approx(2.0 * report.labels.mean())
+    fair = {c.name: c for c in groups["gate_fairness"]}
+    summary = fairness.summary.set_index("attribute")
+    assert (
+        fair["fairness_dp_gender"].value == summary.loc["gender", "demographic_parity_difference"]
+    )
+    assert fair["fairness_eo_gender"].threshold == FairnessPolicy().max_equalized_odds_difference
+    assert all(c.passed for c in groups["gate_model_card_complete"])
+
+    # The gate takes the fairness report's verdicts: its limits, not limits of its own.
+    strict = FairnessPolicy(max_demographic_parity_difference=0, max_equalized_odds_difference=0)
+    unfair = assess(frame, report.labels, decisions, ["gender"], strict)
+    verdicts = gate.criteria(GatePolicy(), report, unfair, _card(), frame, ["Contract"], None)
+    assert not any(c.passed for c in verdicts["gate_fairness"])
+
+    # The current champion's scores feed the paired test against the report's scores.
+    champion = np.full(len(frame), 0.5)  # a constant: AUC 0.5
+    against = gate.criteria(GatePolicy(), report, fairness, _card(), frame, ["Contract"], champion)
+    assert {c.name: c.passed for c in against["gate_no_regression"]} == {
+        "no_regression_vs_champion": True,
+        "no_segment_regression": True,
+    }
+
+
+def test_floors_follow_the_policy(measured) -> None:
+    _, report = measured
+    metrics = {m: report.value(m) for m in ("roc_auc", "pr_auc", "brier")}
+    rate = report.positive_rate
+    assert all(c.passed for c in gate.floors(metrics, GatePolicy(min_pr_auc_lift=1.0), rate))
+    strict = GatePolicy(min_roc_auc=0.99, min_pr_auc_lift=1.0)
+    blocked = {c.name: c.passed for c in gate.floors(metrics, strict, rate)}
+    assert blocked == {"roc_auc_floor": False, "pr_auc_floor": True, "brier_ceiling": True}
+    # The PR-AUC floor is a multiple of the churn rate: a random model's PR-AUC.
+    lifted = gate.floors(metrics, GatePolicy(min_pr_auc_lift=3.0), rate)[1]
+    assert lifted.threshold == pytest.approx(3.0 * rate) and not lifted.passed
+
+
+def test_card_criterion_names_the_empty_section() -> None:
+    assert gate.card_complete(_card()).passed
+    incomplete = gate.card_complete(_card(filled=False))
+    assert not incomplete.passed and "Fairness" in incomplete.detail
+
+
+def test_actor_defaults_to_the_os_user() -> None:
+    assert resolve_actor("alice") == "alice"
+    assert resolve_actor("")  # the OS user (or "dagster" without one)
