@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from churn_assets.lib.training.tuning import TuningBudget, cv_objective, open_study, study_storage
+from churn_assets.lib.training.budget import TuningBudget
+from churn_assets.lib.training.objective import cv_objective
+from churn_assets.lib.training.studies import open_study, study_storage
 
 
 def small_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -23,17 +23,10 @@ if TYPE_CHECKING:
     from churn_assets.lib.contract import DataContract
 
 DEFAULT_EXPERIMENT = "churn-platform"
-# Requirements written into logged models, pinned to what is installed. Listing them is
-# much faster than MLflow's inference, which loads the model in a subprocess.
-_MODEL_REQUIREMENTS = (
-    "scikit-learn",
-    "pandas",
-    "numpy",
-    "scipy",
-    "cloudpickle",
-    "xgboost",
-    "lightgbm",
-)
+# Requirements written into logged models, pinned to what is installed, with each model
+# family's own (its spec's ``requirements``). Listing them is much faster than MLflow's
+# inference, which loads the model in a subprocess.
+_MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle")
 
 
 def default_tracking_uri(home: Path) -> str:
@@ -127,9 +120,12 @@ def trial_logger(parent_run_id: str, experiment_id: str, family: str):
 
 
 def model_requirements() -> list[str]:
-    """Pinned pip requirements of the installed model libraries."""
+    """Pinned pip requirements of the installed model libraries, every registered family's
+    included."""
+    from churn_assets.lib.training.families import requirements
+
     pins = []
-    for name in _MODEL_REQUIREMENTS:
+    for name in [*_MODEL_REQUIREMENTS, *requirements()]:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             pins.append(f"{name}=={importlib.metadata.version(name)}")
     return pins

@@ -12,7 +12,7 @@ import pytest
 
 from churn_assets.definitions import defs as load_defs
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate, write_monthly_files
-from churn_assets.lib.training.tuning import FAMILIES
+from churn_assets.lib.training.families import FAMILIES
 from churn_assets_tests.datasets import write_subscription_dataset
 
 INGESTION = ["raw_customers", "validated_customers", "quarantined_customers"]

@@ -5,15 +5,9 @@ from typing import Literal
 import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
-from churn_assets.lib.training.families import FAMILIES
+from churn_assets.lib.training.families import FAMILIES, Family, spec
 
 GROUP = "training"
-KINDS = {
-    "logreg": "sklearn",
-    "random_forest": "sklearn",
-    "xgboost": "xgboost",
-    "lightgbm": "lightgbm",
-}
 
 
 class TuningConfig(dg.Config):
@@ -28,12 +22,17 @@ class TuningConfig(dg.Config):
     storage_url: str = ""  # Optuna RDB URL (e.g. postgresql://...); empty: journal file
 
 
-def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
+def _mlflow_link(link: str) -> str | dg.MetadataValue:
+    """A run link: clickable for a tracking server, as text for a local store."""
+    return link if link.startswith("http") else dg.MetadataValue.text(link)
+
+
+def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"tuned_{family}",
         group_name=GROUP,
         io_manager_key="artifact_io_manager",
-        kinds={"optuna", "mlflow", KINDS[family]},
+        kinds={"optuna", "mlflow", *spec(family).kinds},
         code_version="1",
         description=(
             f"The best {family} configuration found by an Optuna study (TPE, seeded; median "
@@ -49,24 +48,9 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
         train_set,
         feature_preprocessor,
     ) -> dg.Output:
-        import dataclasses
-
-        import mlflow as mlflow_lib
-
-        from churn_assets.lib.features.engineering import TARGET_COL
-        from churn_assets.lib.features.preprocessing import model_input_columns
-        from churn_assets.lib.hashing import frame_hash
-        from churn_assets.lib.tracking import log_dataset, log_model, trial_logger
-        from churn_assets.lib.training.tuning import (
-            TrainingDataError,
-            TunedModel,
-            check_training_data,
-            fit_final,
-            study_name,
-            study_storage,
-            tune,
-            tuning_budget,
-        )
+        from churn_assets.lib.training.budget import tuning_budget
+        from churn_assets.lib.training.training_data import TrainingDataError
+        from churn_assets.lib.training.tuned import prepare_tuning, run_tuning
         from churn_assets.metadata import markdown
 
         contract = platform.contract()
@@ -77,74 +61,27 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
             timeout_s=config.timeout_s,
             cv_folds=config.cv_folds,
         )
-        columns = model_input_columns(contract)
-        X_train = train_set[columns]
-        y_train = train_set[TARGET_COL].to_numpy()
         try:
-            check_training_data(X_train, y_train, budget.cv_folds)
-        except TrainingDataError as exc:
-            raise dg.Failure(description=f"{family}: {exc}") from exc
-
-        X = feature_preprocessor.transform(X_train)
-        name = study_name(family, frame_hash(train_set))
-        storage = study_storage(config.storage_url or None, platform.home_path)
-        experiment_id = mlflow.experiment_id()
-        context.log.info(
-            f"Tuning {family}: study {name!r}, up to {budget.n_trials} trials / "
-            f"{budget.timeout_s:.0f} s, {budget.cv_folds}-fold CV, {budget.threads} thread(s)"
-        )
-        with mlflow.start_run(
-            context,
-            f"tune-{family}",
-            tags={"family": family, "optuna.study": name, "contract": contract.name},
-        ) as run:
-            log_dataset(train_set, "train_set", TARGET_COL, context="training")
-            mlflow_lib.log_params({f"budget.{k}": v for k, v in dataclasses.asdict(budget).items()})
-
-            def progress(study, trial) -> None:
-                values = [t.value for t in study.get_trials(deepcopy=False) if t.value is not None]
-                value = "" if trial.value is None else f" cv_auc={trial.value:.4f}"
-                best = f" (best {max(values):.4f})" if values else ""
-                context.log.info(f"{family} trial {trial.number}: {trial.state.name}{value}{best}")
-
-            try:
-                result = tune(
-                    family,
-                    X,
-                    y_train,
-                    budget,
-                    storage,
-                    name,
-                    seed=config.seed,
-                    callbacks=[trial_logger(run.info.run_id, experiment_id, family), progress],
+            job = prepare_tuning(
+                family,
+                train_set,
+                feature_preprocessor,
+                contract,
+                budget,
+                platform.home_path,
+                config.storage_url,
+                config.seed,
+            )
+            tags = {"family": family, "optuna.study": job.study_name, "contract": contract.name}
+            with mlflow.start_run(context, f"tune-{family}", tags=tags) as run:
+                tuned = run_tuning(
+                    job, contract, run.info.run_id, mlflow.experiment_id(), context.log.info
                 )
-            except TrainingDataError as exc:
-                raise dg.Failure(description=str(exc)) from exc
-            pipeline = fit_final(
-                result, feature_preprocessor, X_train, y_train, budget.threads, config.seed
-            )
-            mlflow_lib.log_params({f"best.{k}": v for k, v in result.best_params.items()})
-            mlflow_lib.log_metrics(
-                {
-                    "best_cv_roc_auc": result.best_cv_auc,
-                    "trials_complete": result.n_complete,
-                    "trials_pruned": result.n_pruned,
-                    "trials_failed": result.n_failed,
-                    "tuning_seconds": result.seconds,
-                }
-            )
-            logged = log_model(pipeline, X_train, contract)
-            link = mlflow.run_url(run.info.run_id)
+        except TrainingDataError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        result = tuned.result
+        link = mlflow.run_url(run.info.run_id)
         context.log.info(f"{family}: best CV ROC-AUC {result.best_cv_auc:.4f}; MLflow: {link}")
-        tuned = TunedModel(
-            family=family,
-            pipeline=pipeline,
-            input_columns=columns,
-            result=result,
-            mlflow_run_id=run.info.run_id,
-            mlflow_model_uri=logged.model_uri,
-        )
-        top = result.history.sort_values("value", ascending=False).head(10)
         return dg.Output(
             tuned,
             metadata={
@@ -156,11 +93,11 @@ def _tuned_model_asset(family: str) -> dg.AssetsDefinition:
                 "tuning_seconds": round(result.seconds, 1),
                 "boosting_rounds": result.final_rounds or 0,
                 "best_params": dg.MetadataValue.json(result.best_params),
-                "optuna_study": name,
-                "mlflow_run": link if link.startswith("http") else dg.MetadataValue.text(link),
+                "optuna_study": job.study_name,
+                "mlflow_run": _mlflow_link(link),
                 "mlflow_run_id": run.info.run_id,
-                "mlflow_model_uri": logged.model_uri,
-                "top_trials": markdown(top.astype(str)),
+                "mlflow_model_uri": tuned.mlflow_model_uri,
+                "top_trials": markdown(result.top_trials(10).astype(str)),
             },
         )
 
@@ -198,101 +135,25 @@ def champion_candidate(
     """The best family on the validation rows, calibrated (none / sigmoid / isotonic by
     out-of-fold Brier score) with the decision threshold that maximises expected retention
     profit under the configured cost model; the F1-optimal threshold is reported beside it."""
-    import mlflow as mlflow_lib
-
-    from churn_assets.lib.features.engineering import TARGET_COL
-    from churn_assets.lib.features.preprocessing import model_input_columns
     from churn_assets.lib.plots import profit_png
-    from churn_assets.lib.tracking import log_dataset, log_model
-    from churn_assets.lib.training.champion import (
-        ChampionCandidate,
-        CostModel,
-        calibrate,
-        choose_threshold,
-        leaderboard,
-        profit_curve,
-        score_metrics,
-    )
+    from churn_assets.lib.training.candidate import log_candidate, select_candidate
+    from churn_assets.lib.training.champion import CostModel
     from churn_assets.metadata import markdown, png_md
 
     contract = platform.contract()
-    columns = model_input_columns(contract)
-    X_valid = validation_set[columns]
-    y_valid = validation_set[TARGET_COL].to_numpy()
     costs = CostModel(config.offer_cost, config.retained_value, config.success_rate)
-
-    scores = {
-        t.family: {
-            "cv_roc_auc": t.result.best_cv_auc,
-            **score_metrics(y_valid, t.pipeline.predict_proba(X_valid)[:, 1]),
-        }
-        for t in tuned.values()
-    }
-    board = leaderboard(scores, config.selection_metric)
-    best_family = board.loc[0, "family"]
-    best = next(t for t in tuned.values() if t.family == best_family)
-    context.log.info(f"Best family on validation {config.selection_metric}: {best_family}")
-
-    calibration = calibrate(best.pipeline, X_valid, y_valid, seed=config.seed)
-    choice = choose_threshold(y_valid, calibration.oof_scores, costs)
-    metrics = score_metrics(y_valid, calibration.oof_scores)
-    curve = profit_curve(y_valid, calibration.oof_scores, costs)
-
-    with mlflow.start_run(
-        context,
-        "champion-candidate",
-        tags={
-            "family": best_family,
-            "source_run_id": best.mlflow_run_id or "",
-            "contract": contract.name,
-        },
-    ) as run:
-        log_dataset(validation_set, "validation_set", TARGET_COL, context="validation")
-        mlflow_lib.log_params(
-            {
-                "family": best_family,
-                "calibration": calibration.method,
-                "selection_metric": config.selection_metric,
-                "offer_cost": costs.offer_cost,
-                "retained_value": costs.retained_value,
-                "success_rate": costs.success_rate,
-            }
-        )
-        mlflow_lib.log_metrics(
-            {
-                **{f"validation_{k}": v for k, v in metrics.items()},
-                "threshold": choice.threshold,
-                "f1_threshold": choice.f1_threshold,
-                "expected_profit_validation": choice.expected_profit,
-                "realised_profit_validation": choice.realised_profit,
-                "profit_per_customer": choice.profit_per_customer,
-                "offer_rate": choice.offer_rate,
-            }
-        )
-        mlflow_lib.log_table(board, "leaderboard.json")
-        logged = log_model(calibration.model, X_valid, contract)
-        link = mlflow.run_url(run.info.run_id)
-
-    champion = ChampionCandidate(
-        family=best_family,
-        model=calibration.model,
-        input_columns=columns,
-        threshold=choice.threshold,
-        calibration=calibration.method,
-        costs=costs,
-        selection_metric=config.selection_metric,
-        validation_metrics=metrics,
-        threshold_choice=choice,
-        leaderboard=board,
-        calibration_table=calibration.table,
-        mlflow_run_id=run.info.run_id,
-        mlflow_model_uri=logged.model_uri,
+    selection = select_candidate(
+        tuned.values(), validation_set, contract, costs, config.selection_metric, config.seed
     )
+    context.log.info(f"Best family on validation {config.selection_metric}: {selection.family}")
+    with mlflow.start_run(context, "champion-candidate", tags=selection.run_tags(contract)) as run:
+        champion = log_candidate(selection, validation_set, contract, run.info.run_id)
+    choice = selection.choice
     return dg.Output(
         champion,
         metadata={
-            "family": best_family,
-            "calibration": calibration.method,
+            "family": champion.family,
+            "calibration": champion.calibration,
             "threshold": choice.threshold,
             "f1_optimal_threshold": choice.f1_threshold,
             "break_even_probability": round(costs.break_even_probability, 4),
@@ -300,15 +161,20 @@ def champion_candidate(
             "validation_realised_profit": round(choice.realised_profit, 2),
             "validation_profit_per_customer": round(choice.profit_per_customer, 4),
             "offer_rate": round(choice.offer_rate, 4),
-            **{f"validation_{k}": round(v, 4) for k, v in metrics.items()},
-            "leaderboard": markdown(board.round(4)),
-            "calibration_comparison": markdown(calibration.table.round(5)),
+            **{f"validation_{k}": round(v, 4) for k, v in selection.metrics.items()},
+            "leaderboard": markdown(selection.leaderboard.round(4)),
+            "calibration_comparison": markdown(champion.calibration_table.round(5)),
             "profit_curve": png_md(
-                profit_png(curve, choice.threshold, choice.f1_threshold, "Profit on validation"),
+                profit_png(
+                    selection.profit_curve,
+                    choice.threshold,
+                    choice.f1_threshold,
+                    "Profit on validation",
+                ),
                 "profit vs threshold",
             ),
-            "mlflow_run": link if link.startswith("http") else dg.MetadataValue.text(link),
+            "mlflow_run": _mlflow_link(mlflow.run_url(run.info.run_id)),
             "mlflow_run_id": run.info.run_id,
-            "mlflow_model_uri": logged.model_uri,
+            "mlflow_model_uri": champion.mlflow_model_uri,
         },
     )

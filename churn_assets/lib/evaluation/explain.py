@@ -1,9 +1,11 @@
 """SHAP explanations in the language of the data contract.
 
 Models see one-hot encoded, scaled columns; people think in contract fields. Contributions
-are computed on the encoded columns (TreeExplainer for the tree families, LinearExplainer for
-logistic regression, on the model's log-odds) and summed back to the field each encoded column
-came from, so a reason reads "Contract = Month-to-month: +0.82", not five one-hot columns.
+are computed on the encoded columns by the explainer the model's family names
+(:meth:`~churn_assets.lib.training.families.base.FamilySpec.shap_explainer`: :class:`TreeShap`
+for the tree families, :class:`LinearShap` for logistic regression, on the model's log-odds)
+and summed back to the field each encoded column came from, so a reason reads
+"Contract = Month-to-month: +0.82", not five one-hot columns.
 
 Calibration (sigmoid or isotonic) is a monotone map applied after the model, so it changes
 probabilities but not which fields push a score up or down; explanations are of the
@@ -13,7 +15,7 @@ uncalibrated pipeline. Cost is bounded: the background and the explained rows ar
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -48,6 +50,61 @@ def encoded_sources(preprocessor: Any) -> list[str]:
     return sources
 
 
+class ShapValues(Protocol):
+    """A SHAP explainer of a fitted estimator on encoded rows (what a family spec returns)."""
+
+    kind: str  # "linear", "tree", ...: shown in the explanations' metadata
+
+    @property
+    def expected_value(self) -> Any:
+        """The base value the contributions start from."""
+        ...
+
+    def values(self, encoded: np.ndarray) -> np.ndarray:
+        """Rows x encoded columns: each column's contribution for class 1."""
+        ...
+
+
+class LinearShap:
+    """SHAP's LinearExplainer on the log-odds, the background as an independent masker."""
+
+    kind = "linear"
+
+    def __init__(self, estimator: Any, reference: np.ndarray):
+        import shap
+
+        self._explainer = shap.LinearExplainer(estimator, shap.maskers.Independent(reference))
+
+    @property
+    def expected_value(self) -> Any:
+        return self._explainer.expected_value
+
+    def values(self, encoded: np.ndarray) -> np.ndarray:
+        return self._explainer(encoded).values
+
+
+class TreeShap:
+    """SHAP's TreeExplainer (path-dependent: the trees' own cover, no background needed)."""
+
+    kind = "tree"
+
+    def __init__(self, estimator: Any):
+        import shap
+
+        self._explainer = shap.TreeExplainer(estimator)
+
+    @property
+    def expected_value(self) -> Any:
+        # Read through: SHAP can revise it while computing values (XGBoost's base score).
+        return self._explainer.expected_value
+
+    def values(self, encoded: np.ndarray) -> np.ndarray:
+        values = np.asarray(self._explainer.shap_values(encoded))
+        if values.ndim == 3:  # (rows, columns, classes) for sklearn forests
+            values = values[:, :, 1]
+        return values
+
+
 class FieldExplainer:
     """SHAP contributions per contract field for one fitted pipeline.
 
@@ -64,7 +121,7 @@ class FieldExplainer:
         max_background: int = DEFAULT_BACKGROUND_ROWS,
         seed: int = 0,
     ):
-        import shap
+        from churn_assets.lib.training.families import spec_of
 
         self.pipeline = unwrap_pipeline(model)
         self.preprocessor = self.pipeline.named_steps["preprocess"]
@@ -73,26 +130,14 @@ class FieldExplainer:
         self.fields = list(dict.fromkeys(self.sources))
         sample = background.sample(n=min(max_background, len(background)), random_state=seed)
         reference = self.preprocessor.transform(sample)
-        if hasattr(self.estimator, "coef_"):
-            self._explainer = shap.LinearExplainer(
-                self.estimator, shap.maskers.Independent(reference)
-            )
-            self.kind = "linear"
-        else:
-            self._explainer = shap.TreeExplainer(self.estimator)
-            self.kind = "tree"
+        self.shap = spec_of(self.estimator).shap_explainer(self.estimator, reference)
+        self.kind = self.shap.kind
         # Column i of the encoded matrix adds into field column group[i].
         self._group = np.array([self.fields.index(s) for s in self.sources])
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Rows x contract fields: each field's contribution to the log-odds."""
-        encoded = self.preprocessor.transform(frame)
-        if self.kind == "linear":
-            values = self._explainer(encoded).values
-        else:
-            values = np.asarray(self._explainer.shap_values(encoded))
-            if values.ndim == 3:  # (rows, columns, classes) for sklearn forests
-                values = values[:, :, 1]
+        values = self.shap.values(self.preprocessor.transform(frame))
         summed = np.zeros((len(frame), len(self.fields)))
         np.add.at(summed.T, self._group, values.T)
         return pd.DataFrame(summed, columns=self.fields, index=frame.index)

@@ -10,11 +10,8 @@ calibrator) and scores plain columns with NumPy:
 - engineered features: the same functions the pipeline uses
   (:mod:`churn_assets.lib.features.engineering`);
 - encoding: precomputed dictionaries, no pandas;
-- model: logistic regression as one dot product; XGBoost ``inplace_predict`` and the
-  LightGBM booster with one thread each (their libraries, called without the sklearn
-  wrappers' per-call validation); random forest by a vectorised walk over all trees at once
-  (sklearn's ``predict_proba`` costs ~22 ms a row for 300 trees, this ~0.2 ms; large batches
-  go to sklearn, which is faster there);
+- model: its family's ``FamilySpec.raw_scorer`` (a dot product for logistic regression, the
+  boosters' own libraries on one thread, a vectorised walk over all trees for a forest);
 - calibration: the fitted calibrator objects themselves.
 
 Every step reproduces sklearn's arithmetic (float32 tree inputs, the calibrator's clipping),
@@ -23,7 +20,7 @@ so probabilities equal the MLflow model's to ~1e-15; a parity test holds it to 1
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +29,6 @@ import pandas as pd
 
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.features.engineering import ENGINEERED_FEATURES, feature_column
-
-# Above this many rows a forest is scored by sklearn itself: the vectorised walk allocates
-# rows x trees arrays per level and loses to sklearn's compiled per-tree loop on big batches.
-_FOREST_WALK_MAX_ROWS = 64
 
 
 class ScorerError(ValueError):
@@ -48,59 +41,6 @@ class _CategoricalEncoding:
     offset: int
     positions: dict[Any, int]  # category -> output column (absolute)
     fill: Any  # most-frequent value for a missing entry
-
-
-@dataclass
-class _ForestArrays:
-    """All trees of a fitted forest as flat arrays, leaves pointing at themselves."""
-
-    feature: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    positive: np.ndarray  # P(class 1) at each node (used at leaves)
-    roots: np.ndarray
-    depth: int
-
-    @classmethod
-    def from_forest(cls, forest: Any) -> _ForestArrays:
-        features, thresholds, lefts, rights, values, roots = [], [], [], [], [], []
-        offset, depth = 0, 0
-        for tree in forest.estimators_:
-            t = tree.tree_
-            n = t.node_count
-            leaf = t.children_left == -1
-            node = np.arange(n)
-            features.append(np.where(leaf, 0, t.feature))
-            thresholds.append(np.where(leaf, np.inf, t.threshold))
-            lefts.append(np.where(leaf, node, t.children_left) + offset)
-            rights.append(np.where(leaf, node, t.children_right) + offset)
-            value = t.value[:, 0, :]
-            total = value.sum(axis=1)
-            total[total == 0.0] = 1.0
-            values.append(value[:, 1] / total)
-            roots.append(offset)
-            offset += n
-            depth = max(depth, int(t.max_depth))
-        return cls(
-            feature=np.concatenate(features).astype(np.intp),
-            threshold=np.concatenate(thresholds),
-            left=np.concatenate(lefts).astype(np.intp),
-            right=np.concatenate(rights).astype(np.intp),
-            positive=np.concatenate(values),
-            roots=np.asarray(roots, dtype=np.intp),
-            depth=depth,
-        )
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        # sklearn's trees compare float32 inputs with float64 thresholds.
-        X32 = X.astype(np.float32).astype(np.float64)
-        nodes = np.broadcast_to(self.roots, (len(X), len(self.roots))).copy()
-        rows = np.arange(len(X))[:, None]
-        for _ in range(self.depth):
-            go_left = X32[rows, self.feature[nodes]] <= self.threshold[nodes]
-            nodes = np.where(go_left, self.left[nodes], self.right[nodes])
-        return self.positive[nodes].sum(axis=1) / len(self.roots)
 
 
 @dataclass
@@ -125,21 +65,24 @@ class CompiledScorer:
     width: int
     null_fills: dict[str, Any]
     estimator: Any
+    # The family's scorer of encoded rows, returning what the calibrator was fitted on.
+    raw_scores: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     calibrator: Any | None = None
     source: Any = field(default=None, repr=False)  # the compiled model (for SHAP, etc.)
-    _coef: np.ndarray | None = field(default=None, repr=False)
-    _intercept: float = 0.0
-    _forest: _ForestArrays | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ compile
     @classmethod
     def compile(cls, model: Any, contract: DataContract, family: str) -> CompiledScorer:
         """Read the fitted parameters of ``model`` (a pipeline or a calibrated pipeline).
 
+        The estimator is compiled by the spec of the family whose class it is (``family``, a
+        registry tag, is only recorded).
+
         Raises:
             ScorerError: for a pipeline shape or estimator this module does not know.
         """
         from churn_assets.lib.evaluation.explain import unwrap_pipeline
+        from churn_assets.lib.training.families import spec_of
 
         pipeline = unwrap_pipeline(model)
         try:
@@ -182,6 +125,11 @@ class CompiledScorer:
                     offset += len(cats)
             else:
                 raise ScorerError(f"unknown ColumnTransformer step {name!r}")
+        calibrator = _calibrator_of(model)
+        try:
+            raw_scores = spec_of(estimator).raw_scorer(estimator, calibrator is not None)
+        except LookupError as exc:
+            raise ScorerError(f"no compiled scorer for {type(estimator).__name__}") from exc
         inputs = list(builder.feature_names_in_)
         scorer = cls(
             input_columns=inputs,
@@ -201,10 +149,10 @@ class CompiledScorer:
                 if policy.policy == "fill" and col in inputs
             },
             estimator=estimator,
-            calibrator=_calibrator_of(model),
+            raw_scores=raw_scores,
+            calibrator=calibrator,
             source=model,
         )
-        scorer._prepare_estimator()
         scorer._prepare_rows()
         return scorer
 
@@ -215,22 +163,6 @@ class CompiledScorer:
         self._fill = [float(v) for v in self.numeric_fill]
         self._mean = [float(v) for v in self.numeric_mean]
         self._scale = [float(v) for v in self.numeric_scale]
-
-    def _prepare_estimator(self) -> None:
-        est = self.estimator
-        kind = type(est).__name__
-        if kind == "LogisticRegression":
-            if est.coef_.shape[0] != 1:
-                raise ScorerError("only binary logistic regression is supported")
-            self._coef = np.ascontiguousarray(est.coef_[0], dtype=np.float64)
-            self._intercept = float(est.intercept_[0])
-        elif kind == "XGBClassifier":
-            est.get_booster().set_param({"nthread": 1})
-        elif kind == "RandomForestClassifier":
-            est.set_params(n_jobs=1)
-            self._forest = _ForestArrays.from_forest(est)
-        elif kind != "LGBMClassifier":
-            raise ScorerError(f"no compiled scorer for {kind}")
 
     # ------------------------------------------------------------------ inputs
     def columns_from_records(self, records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -287,31 +219,9 @@ class CompiledScorer:
         X[hot_rows, hot_cols] = 1.0
         return X
 
-    def _raw_scores(self, X: np.ndarray) -> np.ndarray:
-        """The response the calibrator was fitted on (decision function or P(class 1))."""
-        if self._coef is not None:
-            decision = X @ self._coef + self._intercept
-            if self.calibrator is not None:
-                return decision
-            from scipy.special import expit
-
-            return expit(decision)
-        kind = type(self.estimator).__name__
-        if kind == "XGBClassifier":
-            return np.asarray(self.estimator.get_booster().inplace_predict(X), dtype=np.float64)
-        if kind == "LGBMClassifier":
-            # With a calibrator, sklearn feeds it the estimator's decision_function, which
-            # for LightGBM is the raw (log-odds) score.
-            raw = self.calibrator is not None
-            booster = self.estimator.booster_
-            return np.asarray(booster.predict(X, raw_score=raw, num_threads=1), dtype=np.float64)
-        if self._forest is not None and len(X) <= _FOREST_WALK_MAX_ROWS:
-            return self._forest.predict(X)
-        return self.estimator.predict_proba(X)[:, 1]
-
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
         """P(churn) for an encoded matrix."""
-        raw = self._raw_scores(X)
+        raw = self.raw_scores(X)
         if self.calibrator is None:
             return raw
         p = self._calibrate(raw)

@@ -18,7 +18,7 @@ from churn_assets.lib.ingestion.simulator import (
     simulate,
     write_monthly_files,
 )
-from churn_assets.lib.training.tuning import FAMILIES
+from churn_assets.lib.training.families import FAMILIES
 from churn_assets.loop import LoopDriver
 from churn_assets_tests.defs.test_definitions import FAST_TUNING
 

@@ -16,7 +16,7 @@ import pytest
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.features.engineering import TARGET_COL
 from churn_assets.lib.features.preprocessing import model_input_columns
-from churn_assets.lib.training.tuning import FAMILIES
+from churn_assets.lib.training.families import FAMILIES
 from churn_assets_tests.defs.test_definitions import INGESTION, TRAINING, materialized, run
 from churn_assets_tests.servers import free_port, server_process
 

@@ -13,7 +13,7 @@ from churn_assets.lib.features.preprocessing import build_preprocessor, model_in
 from churn_assets.lib.features.split import split_frame
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 from churn_assets.lib.ingestion.validation import validate_frame
-from churn_assets.lib.training.tuning import make_estimator
+from churn_assets.lib.training.families import spec
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def _fit(family: str, data):
         "xgboost": {"max_depth": 3, "learning_rate": 0.1},
         "random_forest": {"n_estimators": 50, "max_depth": 5},
     }[family]
-    model = make_estimator(family, params, n_estimators=100 if family == "xgboost" else None)
+    model = spec(family).make_estimator(params, n_estimators=100 if family == "xgboost" else None)
     model.fit(preprocessor.transform(parts["train"][columns]), parts["train"][TARGET_COL])
     return Pipeline([("preprocess", preprocessor), ("model", model)])
 
@@ -58,7 +58,7 @@ def test_contributions_add_up_to_the_log_odds(family: str, data) -> None:
     assert list(contributions.columns) == explainer.fields
     p = pipeline.predict_proba(rows)[:, 1]
     log_odds = np.log(p / (1 - p))
-    base = np.asarray(explainer._explainer.expected_value).reshape(-1)[-1]
+    base = np.asarray(explainer.shap.expected_value).reshape(-1)[-1]
     if family == "xgboost":
         np.testing.assert_allclose(contributions.sum(axis=1) + base, log_odds, atol=1e-4)
     else:

@@ -21,7 +21,7 @@ from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 from churn_assets.lib.ingestion.validation import validate_frame
 from churn_assets.lib.serving.scorer import CompiledScorer, ScorerError
 from churn_assets.lib.training.champion import _calibrator
-from churn_assets.lib.training.tuning import make_estimator
+from churn_assets.lib.training.families import spec
 
 PARAMS = {
     "logreg": {"C": 0.5, "l1_ratio": 0.0, "class_weight": None},
@@ -64,7 +64,7 @@ def test_compiled_scores_equal_the_pipeline(
     columns = contract.feature_columns
     train, validation = data["train"], data["validation"]
     preprocess = build_preprocessor(contract).fit(train[columns])
-    estimator = make_estimator(family, PARAMS[family], n_estimators=150)
+    estimator = spec(family).make_estimator(PARAMS[family], n_estimators=150)
     estimator.fit(preprocess.transform(train[columns]), train[TARGET_COL])
     pipeline = Pipeline([("preprocess", preprocess), ("model", estimator)])
     rows = pd.concat(
@@ -93,8 +93,10 @@ def test_encoding_equals_the_column_transformer(
 ) -> None:
     columns = contract.feature_columns
     preprocess = build_preprocessor(contract).fit(data["train"][columns])
-    estimator = make_estimator("logreg", PARAMS["logreg"]).fit(
-        preprocess.transform(data["train"][columns]), data["train"][TARGET_COL]
+    estimator = (
+        spec("logreg")
+        .make_estimator(PARAMS["logreg"])
+        .fit(preprocess.transform(data["train"][columns]), data["train"][TARGET_COL])
     )
     scorer = CompiledScorer.compile(
         Pipeline([("preprocess", preprocess), ("model", estimator)]), contract, "logreg"
@@ -141,3 +143,18 @@ def test_unknown_models_are_refused(contract: DataContract) -> None:
 
     with pytest.raises(ScorerError, match="Pipeline"):
         CompiledScorer.compile(DummyClassifier(), contract, "dummy")
+
+
+def test_estimators_of_no_registered_family_are_refused(
+    data: dict[str, pd.DataFrame], contract: DataContract
+) -> None:
+    from sklearn.naive_bayes import GaussianNB
+
+    columns = contract.feature_columns
+    preprocess = build_preprocessor(contract).fit(data["train"][columns])
+    X = preprocess.transform(data["train"][columns])
+    pipeline = Pipeline(
+        [("preprocess", preprocess), ("model", GaussianNB().fit(X, data["train"][TARGET_COL]))]
+    )
+    with pytest.raises(ScorerError, match="no compiled scorer for GaussianNB"):
+        CompiledScorer.compile(pipeline, contract, "nb")

@@ -1,4 +1,5 @@
-"""Model search, champion selection, calibration and the decision threshold."""
+"""Model search (budgets, durable studies, data checks), champion selection, calibration and
+the decision threshold. Each family end to end: ``test_families.py``."""
 
 from __future__ import annotations
 
@@ -10,67 +11,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.lib.contract import DataContract
-from churn_assets.lib.features.engineering import TARGET_COL, build_feature_table
-from churn_assets.lib.features.preprocessing import build_preprocessor, model_input_columns
-from churn_assets.lib.features.split import split_frame
-from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
-from churn_assets.lib.ingestion.validation import validate_frame
+from churn_assets.lib.evaluation.scores import score_metrics
+from churn_assets.lib.features.engineering import TARGET_COL
+from churn_assets.lib.features.preprocessing import model_input_columns
+from churn_assets.lib.training.budget import PRESETS, TuningBudget, tuning_budget
 from churn_assets.lib.training.champion import (
     CostModel,
     calibrate,
     choose_threshold,
     leaderboard,
     profit_curve,
-    score_metrics,
 )
-from churn_assets.lib.training.tuning import (
-    FAMILIES,
-    TrainingDataError,
-    TuningBudget,
-    check_training_data,
-    fit_final,
-    open_study,
-    study_storage,
-    tune,
-)
+from churn_assets.lib.training.studies import open_study, study_storage
+from churn_assets.lib.training.training_data import TrainingDataError, check_training_data
+from churn_assets.lib.training.tuning import tune
 from churn_assets_tests.optuna_worker import small_problem
-
-TINY = TuningBudget(n_trials=3, timeout_s=60, cv_folds=2, max_boosting_rounds=200)
-
-
-@pytest.fixture(scope="module")
-def splits(contract: DataContract) -> dict[str, pd.DataFrame]:
-    frame = simulate(SimulatorConfig(n_customers=700, months=2, seed=21)).snapshots
-    table = build_feature_table(validate_frame(frame, contract).valid, contract)
-    return split_frame(table, contract, seed=0)
-
-
-@pytest.fixture(scope="module")
-def prepared(splits, contract: DataContract):
-    columns = model_input_columns(contract)
-    preprocessor = build_preprocessor(contract).fit(splits["train"][columns])
-    X = preprocessor.transform(splits["train"][columns])
-    return preprocessor, columns, X, splits["train"][TARGET_COL].to_numpy()
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_each_family_tunes_and_serves_raw_fields(
-    family: str, prepared, splits, tmp_path: Path
-) -> None:
-    preprocessor, columns, X, y = prepared
-    storage = study_storage(None, tmp_path)
-    result = tune(family, X, y, TINY, storage, f"t-{family}", seed=1)
-    assert result.n_complete + result.n_pruned == 3
-    assert 0.6 < result.best_cv_auc <= 1.0
-    if family in ("xgboost", "lightgbm"):
-        assert result.final_rounds is not None and 1 <= result.final_rounds <= 200
-    pipeline = fit_final(result, preprocessor, splits["train"][columns], y)
-    # One pipeline, contract fields in: what is tuned is what is served.
-    valid = splits["validation"]
-    p = pipeline.predict_proba(valid[columns])[:, 1]
-    assert p.shape == (len(valid),)
-    assert score_metrics(valid[TARGET_COL].to_numpy(), p)["roc_auc"] > 0.7
 
 
 def test_interrupted_study_resumes(tmp_path: Path) -> None:
@@ -203,3 +158,13 @@ def test_leaderboard_orders_by_metric() -> None:
     assert leaderboard(scores, "brier")["family"].tolist() == ["a", "b"]
     with pytest.raises(ValueError, match="unknown selection metric"):
         leaderboard(scores, "accuracy")
+
+
+def test_budget_presets_take_overrides() -> None:
+    budget = tuning_budget("thorough", n_trials=7, timeout_s=None)
+    assert budget.n_trials == 7
+    assert budget.timeout_s == PRESETS["thorough"].timeout_s  # None keeps the preset's value
+    with pytest.raises(ValueError, match="unknown tuning preset"):
+        tuning_budget("fast")
+    with pytest.raises(TypeError):
+        tuning_budget("demo", trials=3)
