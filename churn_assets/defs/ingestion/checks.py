@@ -32,24 +32,17 @@ def required_columns_present(platform: ChurnPlatform, raw_customers) -> dg.Asset
 @dg.asset_check(asset="validated_customers", blocking=True)
 def conforms_to_contract(platform: ChurnPlatform, validated_customers) -> dg.AssetCheckResult:
     """The stored validated table passes the contract's Pandera schema (re-read from storage)."""
-    import pandera.pandas as pa
+    from churn_assets.lib.ingestion.validation import contract_failures
 
-    contract = platform.contract()
-    schema = contract.schema_for(validated_customers.columns)
-    try:
-        schema.validate(validated_customers, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
+    cases = contract_failures(validated_customers, platform.contract())
+    if len(cases):
         return dg.AssetCheckResult(
             passed=False,
             metadata={
                 "value": len(cases),
                 "threshold": 0,
                 "failure_cases": dg.MetadataValue.md(
-                    cases[["column", "check", "failure_case", "index"]]
-                    .head(20)
-                    .astype(str)
-                    .to_markdown(index=False)
+                    cases.head(20).astype(str).to_markdown(index=False)
                 ),
             },
             description=f"{len(cases)} contract failure case(s) in the validated table",
@@ -62,25 +55,28 @@ def conforms_to_contract(platform: ChurnPlatform, validated_customers) -> dg.Ass
 
 @dg.asset_check(asset="validated_customers", blocking=True)
 def target_has_both_classes(platform: ChurnPlatform, validated_customers) -> dg.AssetCheckResult:
-    """Both target labels occur, each at least `min_rows` times, so a model can be trained."""
+    """Both target labels occur often enough (`MIN_ROWS_PER_CLASS` rows each) to train a model."""
+    from churn_assets.lib.ingestion.validation import MIN_ROWS_PER_CLASS, class_counts
+
     contract = platform.contract()
     target = contract.target
-    counts = validated_customers[target.column].value_counts()
-    positives = int(counts.get(target.positive, 0))
-    negatives = int(counts.get(target.negative, 0))
-    minimum = 10
-    passed = min(positives, negatives) >= minimum
+    positives, negatives = class_counts(validated_customers, contract)
+    passed = min(positives, negatives) >= MIN_ROWS_PER_CLASS
     return dg.AssetCheckResult(
         passed=passed,
         metadata={
             "value": min(positives, negatives),
-            "threshold": minimum,
+            "threshold": MIN_ROWS_PER_CLASS,
             "positives": positives,
             "negatives": negatives,
             "positive_rate": positives / max(positives + negatives, 1),
         },
         description=(
             f"{positives} {target.positive!r} and {negatives} {target.negative!r} rows"
-            + ("" if passed else f": fewer than {minimum} of one class, training cannot work")
+            + (
+                ""
+                if passed
+                else f": fewer than {MIN_ROWS_PER_CLASS} of one class, training cannot work"
+            )
         ),
     )

@@ -27,6 +27,8 @@ REASONS_COL = "_reasons"
 # row can reveal a second problem only in a later pass; four passes cover coerce -> checks ->
 # uniqueness with room to spare.
 MAX_PASSES = 4
+# Fewest rows of each target label for a model to be trainable (the blocking check's floor).
+MIN_ROWS_PER_CLASS = 10
 
 
 class ContractViolationError(ValueError):
@@ -84,6 +86,26 @@ class ValidationResult:
         )
         counts = kinds.value_counts().rename_axis("problem").reset_index(name="rows")
         return counts
+
+
+def contract_failures(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
+    """Pandera's failure cases of a table against the contract (empty when it conforms).
+
+    Unlike :func:`validate_frame` nothing is coerced or split off: this is the plain verdict
+    on a table that should already conform, such as the stored validated table.
+    """
+    try:
+        contract.schema_for(frame.columns).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return exc.failure_cases[["column", "check", "failure_case", "index"]]
+    return pd.DataFrame(columns=["column", "check", "failure_case", "index"])
+
+
+def class_counts(frame: pd.DataFrame, contract: DataContract) -> tuple[int, int]:
+    """Rows with the target's positive label and with its negative label."""
+    target = contract.target
+    counts = frame[target.column].value_counts()
+    return int(counts.get(target.positive, 0)), int(counts.get(target.negative, 0))
 
 
 def missing_columns(frame: pd.DataFrame | pd.Index, contract: DataContract) -> list[str]:

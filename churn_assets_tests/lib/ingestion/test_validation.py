@@ -10,6 +10,8 @@ from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 from churn_assets.lib.ingestion.validation import (
     REASONS_COL,
     MissingColumnsError,
+    class_counts,
+    contract_failures,
     missing_columns,
     validate_frame,
 )
@@ -142,3 +144,19 @@ def test_dirty_simulation_is_accounted_for_row_by_row(contract: DataContract) ->
     assert len(result.valid) + len(result.quarantined) == len(frame)
     assert result.rejected_share == pytest.approx(0.03, abs=0.006)
     assert result.quarantined[REASONS_COL].str.len().gt(0).all()
+
+
+def test_contract_failures_of_a_stored_table(clean: pd.DataFrame, contract: DataContract) -> None:
+    valid = validate_frame(clean, contract).valid
+    assert contract_failures(valid, contract).empty
+    broken = valid.copy()
+    broken.loc[3, "tenure"] = -5
+    cases = contract_failures(broken, contract)
+    assert list(cases.columns) == ["column", "check", "failure_case", "index"]
+    assert cases[["column", "index"]].values.tolist() == [["tenure", 3]]
+
+
+def test_class_counts(clean: pd.DataFrame, contract: DataContract) -> None:
+    positives, negatives = class_counts(clean, contract)
+    assert positives == (clean["Churn"] == "Yes").sum() > 0
+    assert positives + negatives == len(clean)
