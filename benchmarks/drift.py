@@ -49,7 +49,8 @@ def _worker(rows: int, months: int, cap: str) -> dict:
         churn_probability,
         simulate,
     )
-    from churn_assets.lib.monitoring.drift import DriftConfig, drift_report
+    from churn_assets.lib.monitoring.config import DriftConfig
+    from churn_assets.lib.monitoring.drift import drift_report
 
     customers = max(2, rows // months)
     drift = DriftSpec(start_month=0, price_rise=0.15, month_to_month_shift=0.2, concept_shift=0.5)
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(_worker(args.rows[0], args.months, args.worker)))
         return {}
 
-    from churn_assets.lib.monitoring.drift import DriftConfig
+    from churn_assets.lib.monitoring.config import DriftConfig
 
     default_cap = DriftConfig().max_rows or 0
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}

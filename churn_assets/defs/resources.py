@@ -9,8 +9,10 @@ definitions stays fast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,12 +23,17 @@ from pydantic import PrivateAttr
 from upath import UPath
 
 from churn_assets.lib import notify, settings
+from churn_assets.lib.monitoring import config as monitoring_config
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from churn_assets.lib.contract import DataContract
     from churn_assets.lib.ingestion.uri import DataURI
+
+
+_DRIFT = monitoring_config.DriftConfig()
+_TRIGGER = monitoring_config.TriggerConfig()
 
 
 class ChurnPlatform(dg.ConfigurableResource):
@@ -154,49 +161,44 @@ class MonitoringSettings(dg.ConfigurableResource):
     """Drift statistics and limits, the retraining trigger, and the landing sensor.
 
     Every field can be overridden with an environment variable ``CHURN_MONITORING_<FIELD>``
-    (e.g. ``CHURN_MONITORING_RETRAIN_K=3``); docs/configuration.md explains each choice.
+    (e.g. ``CHURN_MONITORING_RETRAIN_K=3``); docs/configuration.md explains each choice. The
+    defaults are the libraries' own, declared once in ``lib/monitoring/config.py``.
     """
 
-    # Drift report (lib/monitoring/drift.py: effect sizes, so large samples do not alarm on noise).
-    numeric_method: str = "wasserstein"
-    numeric_threshold: float = 0.1
-    categorical_method: str = "jensenshannon"
-    categorical_threshold: float = 0.1
-    prediction_threshold: float = 0.1
-    drifted_share_limit: float = 0.1
-    performance_drop_limit: float = 0.05
-    min_rows: int = 2000
-    max_rows: int = 200_000
-    # Retraining trigger (lib/monitoring/trigger.py): k breaching batches of the last n, cooldown.
-    retrain_k: int = 2
-    retrain_n: int = 3
-    retrain_min_rows: int = 1000
-    retrain_cooldown_hours: float = 24 * 7
+    # Drift report (lib/monitoring/config.py: effect sizes, so large samples do not alarm on noise).
+    numeric_method: str = _DRIFT.numeric_method
+    numeric_threshold: float = _DRIFT.numeric_threshold
+    categorical_method: str = _DRIFT.categorical_method
+    categorical_threshold: float = _DRIFT.categorical_threshold
+    prediction_threshold: float = _DRIFT.prediction_threshold
+    drifted_share_limit: float = _DRIFT.drifted_share_limit
+    performance_drop_limit: float = _DRIFT.performance_drop_limit
+    min_rows: int = _DRIFT.min_rows
+    max_rows: int = _DRIFT.max_rows  # the library also accepts None (no cap); not offered here
+    # Retraining trigger: k breaching batches of the last n, cooldown.
+    retrain_k: int = _TRIGGER.k
+    retrain_n: int = _TRIGGER.n
+    retrain_min_rows: int = _TRIGGER.min_rows
+    retrain_cooldown_hours: float = _TRIGGER.cooldown / timedelta(hours=1)
     # Landing sensor: a file must keep its version this long (or for one tick) to be read.
-    settle_seconds: float = 60.0
+    settle_seconds: float = monitoring_config.DEFAULT_SETTLE_SECONDS
     # Batch scoring: top reasons per customer (0 turns SHAP off).
-    top_reasons: int = 3
+    top_reasons: int = monitoring_config.DEFAULT_TOP_REASONS
 
-    def drift_config(self) -> Any:
-        import dataclasses
-
-        from churn_assets.lib.monitoring.drift import DriftConfig
-
+    def drift_config(self) -> monitoring_config.DriftConfig:
+        """The drift report's configuration: these fields, the library's other defaults."""
         ours = type(self).model_fields
-        return DriftConfig(
+        return monitoring_config.DriftConfig(
             **{
                 f.name: getattr(self, f.name)
-                for f in dataclasses.fields(DriftConfig)
+                for f in dataclasses.fields(monitoring_config.DriftConfig)
                 if f.name in ours
             }
         )
 
-    def trigger_config(self) -> Any:
-        from datetime import timedelta
-
-        from churn_assets.lib.monitoring.trigger import TriggerConfig
-
-        return TriggerConfig(
+    def trigger_config(self) -> monitoring_config.TriggerConfig:
+        """The retraining trigger's thresholds."""
+        return monitoring_config.TriggerConfig(
             k=self.retrain_k,
             n=self.retrain_n,
             min_rows=self.retrain_min_rows,

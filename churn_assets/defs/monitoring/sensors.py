@@ -3,7 +3,9 @@ themselves, confirmed drift retrains, and failures raise alerts.
 
 Default status is RUNNING for all of them: they act only when something happens (a file
 lands, a report breaches, a check or run fails), so a fresh `dg dev` on the simulator does
-nothing until data lands. They need the Dagster daemon (`dg dev` starts one).
+nothing until data lands. They need the Dagster daemon (`dg dev` starts one). All of them,
+the automation sensor included, tick every `CHURN_SENSOR_INTERVAL_SECONDS` (default 30;
+`make loop` uses 5), read when the definitions load.
 """
 
 import json
@@ -13,20 +15,18 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from churn_assets.defs.jobs import champion_reevaluation, churn_pipeline, ingest_batch
-from churn_assets.defs.monitoring.assets import (
-    FILE_TAG,
-    GROUP,
-    MONTHS,
-)
+from churn_assets.defs.monitoring.assets import FILE_TAG, GROUP, MONTHS
 from churn_assets.defs.resources import Alerts, ChurnPlatform, MonitoringSettings
+from churn_assets.lib.monitoring.config import sensor_interval_seconds
 
 RUNNING = dg.DefaultSensorStatus.RUNNING
 TRIGGER_TAG = "churn/trigger"
+INTERVAL = sensor_interval_seconds()
 
 
 @dg.sensor(
     job=ingest_batch,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=INTERVAL,
     default_status=RUNNING,
     description="Watches the landing location (CHURN_DATA_URI folder or S3 prefix) and "
     "ingests each new monthly file once; half-written files wait, bad files are reported "
@@ -85,7 +85,7 @@ def landing_sensor(
 
 def drift_outcomes(instance: dg.DagsterInstance, limit: int = 500) -> list:
     """The latest drift verdict per month, from the event log, oldest evaluation first."""
-    from churn_assets.lib.monitoring.batch import outcome_from_metadata
+    from churn_assets.lib.monitoring.trigger import BatchOutcome
 
     records = instance.fetch_materializations(
         dg.AssetKey("drift_report"), limit=limit, ascending=False
@@ -96,7 +96,7 @@ def drift_outcomes(instance: dg.DagsterInstance, limit: int = 500) -> list:
         if month is None or month in latest:
             continue
         metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-        outcome = outcome_from_metadata(
+        outcome = BatchOutcome.from_drift_metadata(
             month, metadata, datetime.fromtimestamp(record.timestamp, UTC)
         )
         if outcome is not None:
@@ -116,7 +116,7 @@ def served_champion(instance: dg.DagsterInstance) -> str | None:
 
 @dg.sensor(
     jobs=[churn_pipeline, champion_reevaluation],
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=INTERVAL,
     default_status=RUNNING,
     description="Reads every month's drift verdict: one breach re-evaluates the champion; "
     "k breaches in the last n months (enough rows, outside the cooldown) retrain it. The "
@@ -167,6 +167,23 @@ def retrain_sensor(
 CHECK_HISTORY_PAGE = 100
 
 
+def _check_statuses():
+    """The PLANNED and FAILED statuses of an asset check execution record.
+
+    The one private Dagster API in the project, on purpose: Dagster 1.13 has no public way to
+    list asset check executions (the public `DagsterInstance` methods cover materializations,
+    observations and run status changes; `get_event_records` is deprecated), and a failed
+    check is not a failed run, so `run_failure_sensor` never sees it. The history comes from
+    `instance.event_log_storage.get_asset_check_execution_history` and its statuses from this
+    enum; `test_the_check_history_api_we_rely_on` fails loudly when either changes.
+    """
+    from dagster._core.storage.asset_check_execution_record import (
+        AssetCheckExecutionRecordStatus,
+    )
+
+    return AssetCheckExecutionRecordStatus.PLANNED, AssetCheckExecutionRecordStatus.FAILED
+
+
 def _executions_after(storage, key: dg.AssetCheckKey, after: int) -> list:
     """Every execution of the check with an id above ``after``, oldest first. Paged: a
     backfill can run a check many times between two ticks."""
@@ -181,7 +198,7 @@ def _executions_after(storage, key: dg.AssetCheckKey, after: int) -> list:
         cursor = page[-1].id
 
 
-@dg.sensor(minimum_interval_seconds=30, default_status=RUNNING)
+@dg.sensor(minimum_interval_seconds=INTERVAL, default_status=RUNNING)
 def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SkipReason:
     """An alert for every failed asset check (critical when the check is blocking).
 
@@ -193,14 +210,7 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) ->
     records where the history stands: nothing older is alerted. Ids, not timestamps: SQLite
     stores the row's creation time to the second.
     """
-    from dagster._core.storage.asset_check_execution_record import (
-        AssetCheckExecutionRecordStatus,
-    )
-
-    planned, failed_status = (
-        AssetCheckExecutionRecordStatus.PLANNED,
-        AssetCheckExecutionRecordStatus.FAILED,
-    )
+    planned, failed_status = _check_statuses()
     storage = context.instance.event_log_storage
     specs = {
         spec.key: spec
@@ -270,7 +280,7 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) ->
     return dg.SkipReason(f"{failed} new failed check(s)")
 
 
-@dg.run_failure_sensor(default_status=RUNNING, minimum_interval_seconds=30)
+@dg.run_failure_sensor(default_status=RUNNING, minimum_interval_seconds=INTERVAL)
 def run_failure_alerts(context: dg.RunFailureSensorContext, alerts: Alerts) -> None:
     """A critical alert for every failed run."""
     run = context.dagster_run
@@ -287,6 +297,6 @@ monitoring_automation = dg.AutomationConditionSensorDefinition(
     "monitoring_automation",
     target=dg.AssetSelection.groups(GROUP),
     default_status=RUNNING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=INTERVAL,
     description="Scores and drift-checks each newly landed month (declarative automation).",
 )

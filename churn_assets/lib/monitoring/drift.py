@@ -9,58 +9,10 @@ verdict is a :class:`DriftResult`: a per-feature table, the dataset-level share 
 features, prediction drift, the ROC-AUC drop and which of the limits in :class:`DriftConfig`
 were breached.
 
-Why effect sizes and not p-values
----------------------------------
-A statistical test asks "are the two samples from *exactly* the same distribution?". At
-monitoring scale the answer is always no: a Kolmogorov-Smirnov test on a million rows per side
-rejects at p < 0.05 once the two CDFs differ by about 0.002, so a shift of 1 % of a standard
-deviation (a few cents on ``MonthlyCharges``) raises an alarm, while a chi-square test flags a
-0.2 percentage-point change in a category's share. Such alarms are certain, meaningless and
-quickly ignored. The question that matters is "did the distribution move *enough to matter*?",
-which is an effect size with a fixed threshold, and whose value does not grow with the row
-count. The defaults are therefore:
-
-* numeric columns: Wasserstein (earth mover's) distance normed by the reference standard
-  deviation (Evidently ``"wasserstein"``), drift at >= 0.1, i.e. the mass moved by a tenth of a
-  standard deviation on average. The simulator's 15 % price rise scores about 0.3 on
-  ``MonthlyCharges``; a 1 % shift scores 0.01.
-* categorical columns: Jensen-Shannon distance (``"jensenshannon"``, natural log, in [0, 0.83]),
-  drift at >= 0.1. Moving 20 % of customers to month-to-month contracts scores about 0.15. PSI
-  (``"psi"``) was the alternative, but at its customary 0.2 threshold it misses that contract
-  shift (PSI about 0.17). Numeric columns whose contract lists allowed values (``SeniorCitizen``
-  in {0, 1}) are codes, not quantities, and are compared as categorical like the other yes/no
-  columns, with the same statistic and threshold.
-* the model's score: normed Wasserstein distance, drift at >= 0.1.
-
-Evidently's own automatic choice (no method given) uses these same effect sizes above 1000
-reference rows but KS, chi-square and Z tests below, so the meaning of "drifted" would change
-with batch size; the methods are pinned here to keep the verdict comparable between batches.
-
-Effect sizes also make the verdict stable under random subsampling: their sampling noise falls
-like ``1 / sqrt(n)`` towards the true distance (about 0.005 at 100k rows, far below 0.1), whereas
-a p-value on a sample depends on the sample size itself. :attr:`DriftConfig.max_rows` uses this
-to cap the cost of the report. Conversely, noise is what makes small batches unreliable: in the
-simulator the normed Wasserstein distance between two same-distribution samples of 1000 rows has
-a 95th percentile near 0.09 (skewed columns such as ``TotalCharges``) and occasionally exceeds
-0.1, so batches under :attr:`DriftConfig.min_rows` (2000) are reported as an insufficient
-sample and never breach.
-
-Dataset-level limit
--------------------
-Because each column's threshold is an effect size set well above sampling noise, a drifted
-column is already a real change; the dataset-level limit only asks for more than one before
-acting. Realistic shifts touch few columns (the simulator's price rise plus contract shift
-drifts two to four of the 19 Telco features, a share of 0.105 to 0.21, depending on how long
-it has run), so the default limit on the share of drifted features is 0.1 (two of nineteen),
-not Evidently's 0.5, which that shift would never reach.
-
-Performance
------------
-Realised labels arrive a month after scoring, often for part of the batch only, so ROC-AUC is
-computed on the rows with a label (and a score) in each frame, and a drop of at least
-:attr:`DriftConfig.performance_drop_limit` against the reference breaches (when at least
-``min_rows`` current rows are labelled: the ROC-AUC of 500 rows with 10 % positives has a
-standard error of about 0.035).
+The statistics, thresholds and limits, and why they are effect sizes rather than p-values,
+are in :mod:`churn_assets.lib.monitoring.config`; the Evidently run itself is
+:mod:`~churn_assets.lib.monitoring.evidently_run` and the ROC-AUC on labelled rows
+:mod:`~churn_assets.lib.monitoring.performance`.
 """
 
 from __future__ import annotations
@@ -68,95 +20,24 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from churn_assets.lib.monitoring.config import (
+    DATA_DRIFT,
+    PERFORMANCE_DROP,
+    PREDICTION_DRIFT,
+    DriftConfig,
+)
+from churn_assets.lib.monitoring.evidently_run import FEATURE_TABLE_COLUMNS, FeatureKind, run_report
+from churn_assets.lib.monitoring.performance import performance
+
 if TYPE_CHECKING:
     from churn_assets.lib.contract import DataContract
 
-__all__ = [
-    "DATA_DRIFT",
-    "PERFORMANCE_DROP",
-    "PREDICTION_DRIFT",
-    "DriftConfig",
-    "DriftResult",
-    "drift_features",
-    "drift_report",
-]
-
-FeatureKind = Literal["numeric", "categorical"]
-
-# Names of the limits in DriftResult.breaches.
-DATA_DRIFT = "data_drift"
-PREDICTION_DRIFT = "prediction_drift"
-PERFORMANCE_DROP = "performance_drop"
-
-_FEATURE_TABLE_COLUMNS = ["column", "kind", "method", "score", "threshold", "drifted"]
-
-
-@dataclass(frozen=True)
-class DriftConfig:
-    """Statistics and limits of a drift report (module docstring: why these defaults).
-
-    Methods are Evidently stat-test names (``"wasserstein"``, ``"jensenshannon"``, ``"psi"``,
-    ``"hellinger"``, ``"ks"``, ``"chisquare"``, ...). For a distance the column drifts when its
-    score is >= the threshold; for a test (``"ks"``, ``"chisquare"``, ``"z"``) the score is a
-    p-value and the column drifts when it is below the threshold.
-
-    Attributes:
-        numeric_method: Stat test for numeric feature columns.
-        numeric_threshold: Its threshold.
-        categorical_method: Stat test for categorical feature columns (and numeric columns whose
-            contract lists their allowed values).
-        categorical_threshold: Its threshold.
-        prediction_method: Stat test for the model's score column.
-        prediction_threshold: Its threshold.
-        drifted_share_limit: Share of compared feature columns that drift from which the
-            dataset counts as drifted (a breach), in (0, 1].
-        performance_drop_limit: ROC-AUC drop (reference minus current) from which performance
-            counts as degraded (a breach).
-        min_rows: Rows each frame needs (and labelled current rows for the performance limit)
-            for a verdict; below it the batch is an insufficient sample and breaches nothing.
-        max_rows: Cap on the rows of each frame given to Evidently; larger frames are
-            subsampled without replacement (seeded, so deterministic). ``None`` compares every
-            row. Effect sizes are stable under this sampling; p-values are not (a smaller
-            sample gives a larger p-value for the same shift).
-        sample_seed: Seed of that subsampling.
-    """
-
-    numeric_method: str = "wasserstein"
-    numeric_threshold: float = 0.1
-    categorical_method: str = "jensenshannon"
-    categorical_threshold: float = 0.1
-    prediction_method: str = "wasserstein"
-    prediction_threshold: float = 0.1
-    drifted_share_limit: float = 0.1
-    performance_drop_limit: float = 0.05
-    min_rows: int = 2000
-    max_rows: int | None = 200_000
-    sample_seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("numeric_threshold", "categorical_threshold", "prediction_threshold"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 0.0 < self.drifted_share_limit <= 1.0:
-            raise ValueError(
-                f"drifted_share_limit must be in (0, 1], got {self.drifted_share_limit}"
-            )
-        if not self.performance_drop_limit > 0:
-            raise ValueError(
-                f"performance_drop_limit must be > 0, got {self.performance_drop_limit}"
-            )
-        if self.min_rows < 1:
-            raise ValueError(f"min_rows must be >= 1, got {self.min_rows}")
-        if self.max_rows is not None and self.max_rows < self.min_rows:
-            raise ValueError(
-                f"max_rows ({self.max_rows}) must be None or >= min_rows ({self.min_rows})"
-            )
+__all__ = ["DriftResult", "drift_features", "drift_report"]
 
 
 @dataclass
@@ -327,7 +208,7 @@ def drift_report(
     cur_sample, cur_sampled = _cap_rows(current, columns, config)
 
     result = DriftResult(
-        features=pd.DataFrame(columns=_FEATURE_TABLE_COLUMNS),
+        features=pd.DataFrame(columns=FEATURE_TABLE_COLUMNS),
         drifted_share=0.0,
         n_drifted=0,
         current_rows=len(current),
@@ -338,9 +219,13 @@ def drift_report(
         config=config,
     )
     if kinds and len(ref_sample) and len(cur_sample):
-        _run_evidently(ref_sample, cur_sample, kinds, score_column, config, html_path, result)
+        verdict = run_report(ref_sample, cur_sample, kinds, config, score_column, html_path)
+        result.features = verdict.features
+        result.n_drifted, result.drifted_share = verdict.n_drifted, verdict.drifted_share
+        result.prediction_drift_score = verdict.prediction_drift_score
+        result.prediction_drifted = verdict.prediction_drifted
     if score_column is not None and label_column is not None:
-        result.performance = _performance(reference, current, score_column, label_column, contract)
+        result.performance = performance(reference, current, score_column, label_column, contract)
     result.breaches = _breaches(result, config)
     return result
 
@@ -358,146 +243,6 @@ def _cap_rows(
     # Sorted positions keep the original row order (Evidently's plots follow it).
     rows = np.sort(rng.choice(len(frame), size=config.max_rows, replace=False))
     return frame.iloc[rows][columns], True
-
-
-def _run_evidently(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    kinds: dict[str, FeatureKind],
-    score_column: str | None,
-    config: DriftConfig,
-    html_path: str | os.PathLike[str] | None,
-    result: DriftResult,
-) -> None:
-    """Run the report and fill the feature table and prediction drift of ``result``."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import ValueDrift
-    from evidently.presets import DataDriftPreset
-
-    numeric = [c for c, k in kinds.items() if k == "numeric"]
-    categorical = [c for c, k in kinds.items() if k == "categorical"]
-    definition = DataDefinition(
-        numerical_columns=numeric + ([score_column] if score_column else []),
-        categorical_columns=categorical,
-    )
-    metrics: list[Any] = [
-        # The preset (rather than bare ValueDrift metrics) renders Evidently's familiar
-        # dataset-drift summary and per-column table in the HTML, and its DriftedColumnsCount
-        # test applies the share limit.
-        DataDriftPreset(
-            columns=list(kinds),
-            num_method=config.numeric_method,
-            num_threshold=config.numeric_threshold,
-            cat_method=config.categorical_method,
-            cat_threshold=config.categorical_threshold,
-            drift_share=config.drifted_share_limit,
-        )
-    ]
-    if score_column:
-        metrics.append(
-            ValueDrift(
-                column=score_column,
-                method=config.prediction_method,
-                threshold=config.prediction_threshold,
-            )
-        )
-    snapshot = Report(metrics, include_tests=True).run(
-        current_data=Dataset.from_pandas(current, data_definition=definition),
-        reference_data=Dataset.from_pandas(reference, data_definition=definition),
-    )
-    if html_path is not None:
-        path = Path(html_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.save_html(str(path))
-
-    payload = snapshot.dict()
-    # A ValueDrift's value is only the score; whether the column drifted is the status of the
-    # test Evidently binds to it (a p-value drifts below its threshold, a distance above).
-    failed = {
-        test["metric_config"]["metric_id"]: test["status"] == "FAIL"
-        for test in payload["tests"]
-        if test.get("metric_config")
-    }
-    rows = []
-    for metric in payload["metrics"]:
-        params = metric["config"]
-        kind = params["type"].rsplit(":", 1)[-1]
-        if kind == "DriftedColumnsCount":
-            result.n_drifted = int(metric["value"]["count"])
-            result.drifted_share = float(metric["value"]["share"])
-        elif kind == "ValueDrift" and params["column"] == score_column:
-            result.prediction_drift_score = float(metric["value"])
-            result.prediction_drifted = failed[metric["id"]]
-        elif kind == "ValueDrift":
-            rows.append(
-                {
-                    "column": params["column"],
-                    "kind": kinds[params["column"]],
-                    "method": params["method"],
-                    "score": float(metric["value"]),
-                    "threshold": float(params["threshold"]),
-                    "drifted": failed[metric["id"]],
-                }
-            )
-    # The preset emits one ValueDrift per column in the order given, i.e. contract order.
-    result.features = pd.DataFrame(rows, columns=_FEATURE_TABLE_COLUMNS)
-
-
-def _labels(values: pd.Series, contract: DataContract) -> pd.Series:
-    """Realised labels as 0/1: the contract's target labels, or already 0/1 / boolean."""
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        return values.astype(int)
-    return contract.target.encode(values).astype(int)
-
-
-def _roc_auc(
-    frame: pd.DataFrame, score_column: str, label_column: str, contract: DataContract
-) -> tuple[float | None, int]:
-    """ROC-AUC on the rows with both a label and a score, and how many rows that is."""
-    from sklearn.metrics import roc_auc_score
-
-    if label_column not in frame:
-        return None, 0
-    labelled = frame[[score_column, label_column]].dropna()
-    if labelled.empty:
-        return None, 0
-    y = _labels(labelled[label_column], contract)
-    if y.nunique() < 2:
-        return None, len(labelled)
-    return float(roc_auc_score(y, labelled[score_column])), len(labelled)
-
-
-def _performance(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    score_column: str,
-    label_column: str,
-    contract: DataContract,
-) -> dict[str, float | int | None] | None:
-    """ROC-AUC of the score on each frame's labelled rows, and the drop.
-
-    sklearn rather than Evidently's ``RocAuc``: labels arrive later than features, so the
-    drift report must see every row while the AUC may only use the labelled ones, and one
-    Evidently report has a single current dataset; Evidently's classification metrics fail on
-    null targets ("mix of binary and continuous targets") and ``snapshot.dict()`` carries only
-    the current value, not the reference one.
-    """
-    current_auc, current_labelled = _roc_auc(current, score_column, label_column, contract)
-    if current_labelled == 0:
-        return None
-    reference_auc, reference_labelled = _roc_auc(reference, score_column, label_column, contract)
-    drop = (
-        reference_auc - current_auc
-        if reference_auc is not None and current_auc is not None
-        else None
-    )
-    return {
-        "current_roc_auc": current_auc,
-        "reference_roc_auc": reference_auc,
-        "roc_auc_drop": drop,
-        "current_labelled_rows": current_labelled,
-        "reference_labelled_rows": reference_labelled,
-    }
 
 
 def _breaches(result: DriftResult, config: DriftConfig) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 A sensor calls :func:`scan` every tick with the cursor string it stored last time. The scan
 lists the store (a local folder or an S3 prefix, see
-:mod:`churn_assets.lib.ingestion.sources`), compares the listing with the cursor, and returns
+:mod:`churn_assets.lib.ingestion.stores`), compares the listing with the cursor, and returns
 which files are ready to ingest, which must wait, which are rejected, and the cursor to store.
 It is a pure function of the listing, the cursor, ``now`` and the bytes of the files it decides
 to check; nothing here imports Dagster.
@@ -50,248 +50,23 @@ first tick.
 
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
-from typing import Any
 
 from churn_assets.lib.ingestion.errors import SourceError, SourceNotFoundError
-from churn_assets.lib.ingestion.months import month_of, months_in_name
-from churn_assets.lib.ingestion.stores import SUPPORTED_SUFFIXES, FileStore, SourceFile
-
-CURSOR_FORMAT = 1
-# Two sensor ticks (~30 s each): a local file untouched that long is not being written.
-DEFAULT_SETTLE_SECONDS = 60.0
-# Binary content (gzip, xlsx, UTF-16 text) shows NUL bytes early; `git` and `file` look at
-# about this much too.
-_BINARY_SNIFF_BYTES = 4096
-
-
-# --------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class ReadyFile:
-    """A settled, plausible monthly file to ingest now.
-
-    Attributes:
-        name: The file's name as the store lists it (local path or S3 key).
-        month: ``YYYY-MM`` from the file name: the dynamic partition key.
-        version: The version accepted (size-mtime locally, ETag on S3).
-        size: Size in bytes.
-        replaced: True when this month was ingested before (the same file with new content,
-            or another file for the month that has since gone): re-run its partition.
-    """
-
-    name: str
-    month: str
-    version: str
-    size: int
-    replaced: bool = False
+from churn_assets.lib.ingestion.months import month_of
+from churn_assets.lib.ingestion.stores import FileStore, SourceFile
+from churn_assets.lib.monitoring.config import DEFAULT_SETTLE_SECONDS
+from churn_assets.lib.monitoring.file_checks import content_problem, name_problem
+from churn_assets.lib.monitoring.landing_cursor import (
+    LandingCursor,
+    PendingFile,
+    ReadyFile,
+    RejectedFile,
+    ScanResult,
+)
 
 
-@dataclass(frozen=True)
-class PendingFile:
-    """A new or changed file that must settle before it is ingested."""
-
-    name: str
-    month: str
-    version: str
-    size: int
-    since: datetime  # when this version was first seen
-
-
-@dataclass(frozen=True)
-class RejectedFile:
-    """A file that cannot be a monthly batch, reported once per version."""
-
-    name: str
-    version: str
-    reason: str  # names the file and the problem
-
-
-@dataclass
-class LandingCursor:
-    """What the sensor remembers between ticks.
-
-    JSON shape (keys sorted, no spaces)::
-
-        {"accepted": {"<name>": "<version>"},
-         "ambiguous": {"<name>": "<version>"},
-         "pending": {"<name>": ["<version>", <first seen, epoch seconds>]},
-         "rejected": {"<name>": "<version>"},
-         "v": 1}
-
-    ``accepted`` holds at most one name per month (the file last ingested for it).
-    """
-
-    accepted: dict[str, str] = field(default_factory=dict)
-    rejected: dict[str, str] = field(default_factory=dict)
-    ambiguous: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, tuple[str, int]] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        """The cursor as a compact JSON string."""
-        payload = {
-            "v": CURSOR_FORMAT,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "ambiguous": self.ambiguous,
-            "pending": {name: [v, t] for name, (v, t) in self.pending.items()},
-        }
-        return json.dumps(payload, separators=(",", ":"), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | None) -> LandingCursor:
-        """Read a cursor string; empty or ``None`` is the first tick.
-
-        Raises:
-            ValueError: for a string that is not a cursor of this format. Starting over
-                silently instead would re-ingest every month.
-        """
-        if text is None or not text.strip():
-            return cls()
-        try:
-            payload = json.loads(text)
-            if not isinstance(payload, dict) or payload.get("v") != CURSOR_FORMAT:
-                raise ValueError(f"expected a JSON object with v={CURSOR_FORMAT}")
-            return cls(
-                accepted=_str_map(payload.get("accepted", {})),
-                rejected=_str_map(payload.get("rejected", {})),
-                ambiguous=_str_map(payload.get("ambiguous", {})),
-                pending={
-                    str(name): (str(v), int(t))
-                    for name, (v, t) in dict(payload.get("pending", {})).items()
-                },
-            )
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"not a landing cursor ({exc}): {text[:200]!r}") from exc
-
-    def accepted_month(self, month: str) -> str | None:
-        """The name of the file accepted for a month, if any."""
-        return next((n for n in self.accepted if month_of(n) == month), None)
-
-
-def _str_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise ValueError(f"expected an object, got {type(value).__name__}")
-    return {str(k): str(v) for k, v in value.items()}
-
-
-@dataclass
-class ScanResult:
-    """What one scan found; ``cursor`` is what to store for the next tick."""
-
-    ready: list[ReadyFile]
-    pending: list[PendingFile]
-    rejected: list[RejectedFile]
-    cursor: LandingCursor
-    note: str | None = None
-
-    def summary(self) -> str:
-        """One line for a sensor's skip reason or log."""
-        parts = [
-            f"{len(self.ready)} ready",
-            f"{len(self.pending)} pending",
-            f"{len(self.rejected)} rejected",
-        ]
-        text = ", ".join(parts)
-        return f"{text} ({self.note})" if self.note else text
-
-
-# --------------------------------------------------------------------------- names
-def _name_problem(name: str) -> str | None:
-    base = PurePosixPath(name.replace("\\", "/")).name
-    if not base.lower().endswith(SUPPORTED_SUFFIXES):
-        suffix = PurePosixPath(base).suffix or "(none)"
-        return f"{name}: unsupported file type {suffix!r} (use .csv or .parquet)"
-    if month_of(name) is None:
-        found = months_in_name(name)
-        if len(found) > 1:
-            return f"{name}: the file name holds several months ({', '.join(found)}); expected one"
-        return f"{name}: no YYYY-MM month in the file name (expected e.g. customers_2026-04.csv)"
-    return None
-
-
-# --------------------------------------------------------------------------- content
-def content_problem(data: bytes, name: str) -> str | None:
-    """Why these bytes cannot be a monthly batch, or None when they plausibly can.
-
-    A cheap check on bytes already in memory: it looks at the header, the first few KiB and
-    the line structure, and never parses the table (ingestion does that, once). Row-level
-    problems are not its business: validation quarantines malformed lines downstream.
-
-    Args:
-        data: The whole file.
-        name: Its name; the suffix says CSV or Parquet.
-
-    Returns:
-        A human-readable reason naming the file, or None.
-    """
-    if not data:
-        return f"{name}: the file is empty (0 bytes)"
-    if name.lower().endswith(".parquet"):
-        return _parquet_problem(data, name)
-    return _csv_problem(data, name)
-
-
-def _csv_problem(data: bytes, name: str) -> str | None:
-    if not data.strip():
-        return f"{name}: the file holds only whitespace ({len(data)} bytes)"
-    if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
-        return (
-            f"{name}: binary content (NUL bytes), not a UTF-8 CSV text file "
-            "(compressed, a spreadsheet, or UTF-16 text?)"
-        )
-    body = data.removeprefix(b"\xef\xbb\xbf")
-    # Classic Mac files end lines with a bare CR, which the CSV reader accepts too.
-    newline = b"\n" if b"\n" in body or b"\r" not in body else b"\r"
-    header, _, rest = body.partition(newline)
-    if not header.strip():
-        return f"{name}: the first line is blank, expected a header"
-    try:
-        header.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"{name}: the header line is not UTF-8 text ({exc.reason} at byte {exc.start})"
-    if not rest.strip():
-        return f"{name}: header only, no data rows"
-    try:
-        rest.decode("utf-8")
-    except UnicodeDecodeError:
-        # A few undecodable lines become quarantined rows; a file that is mostly not UTF-8
-        # is in another encoding and would quarantine wholesale, so it is refused here.
-        lines = [line for line in rest.split(newline) if line.strip()]
-        bad = 0
-        for line in lines:
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                bad += 1
-        if bad * 2 > len(lines):
-            return (
-                f"{name}: not UTF-8 text: {bad} of {len(lines)} data lines cannot be decoded "
-                "(another encoding, e.g. Latin-1?)"
-            )
-    return None
-
-
-def _parquet_problem(data: bytes, name: str) -> str | None:
-    if len(data) < 12 or data[:4] != b"PAR1" or data[-4:] != b"PAR1":
-        return f"{name}: not a Parquet file (no PAR1 magic bytes at both ends)"
-    import pyarrow.parquet as pq
-
-    try:
-        # Only the footer is decoded; the row groups are left to ingestion.
-        metadata = pq.ParquetFile(io.BytesIO(data)).metadata
-    except Exception as exc:  # pyarrow raises several error types for corrupt footers
-        return f"{name}: not a readable Parquet file: {exc}"
-    if metadata.num_rows == 0:
-        return f"{name}: header only, no data rows (Parquet schema with 0 rows)"
-    return None
-
-
-# --------------------------------------------------------------------------- scanning
 def local_modified_at(file: SourceFile) -> datetime | None:
     """The modification time of a local file, read from its ``size-mtime_ns`` version.
 
@@ -390,7 +165,7 @@ def scan(
         if old.rejected.get(file.name) == file.version:
             new.rejected[file.name] = file.version
             continue
-        problem = _name_problem(file.name)
+        problem = name_problem(file.name)
         if problem:
             reject(file, problem)
             continue
@@ -448,3 +223,21 @@ def scan(
     pending.sort(key=lambda p: p.name)
     rejected.sort(key=lambda r: r.name)
     return ScanResult(ready=ready, pending=pending, rejected=rejected, cursor=new, note=note)
+
+
+def month_file(store: FileStore, month: str, name: str | None = None) -> SourceFile:
+    """The one file the store holds for ``month`` (the one called ``name``, when given: the
+    landing sensor names the file it accepted in the run's tags).
+
+    Raises:
+        LookupError: unless exactly one file matches.
+    """
+    files = [f for f in store.list_files() if month_of(f.name) == month]
+    if name:
+        files = [f for f in files if f.name == name]
+    if len(files) != 1:
+        names = [f.name for f in files]
+        raise LookupError(
+            f"month {month}: expected exactly one file in {store.description}, found {names}"
+        )
+    return files[0]

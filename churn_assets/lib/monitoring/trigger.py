@@ -46,23 +46,19 @@ does not launch the same run twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from churn_assets.lib.monitoring.config import SIGNALS, TriggerConfig
+
 Action = Literal["none", "reevaluate", "retrain"]
-SIGNALS = ("data_drift", "prediction_drift", "performance_drop")
 _SIGNAL_WORDS = {
     "data_drift": "data drift",
     "prediction_drift": "prediction drift",
     "performance_drop": "performance drop",
 }
-# Any clause whose signals are all true makes a breach (an OR of ANDs).
-DEFAULT_BREACH_WHEN: tuple[tuple[str, ...], ...] = (
-    ("performance_drop",),
-    ("data_drift", "prediction_drift"),
-)
 
 
 @dataclass(frozen=True)
@@ -91,52 +87,31 @@ class BatchOutcome:
         """The names of the signals that are true."""
         return tuple(s for s in SIGNALS if getattr(self, s) is True)
 
-
-@dataclass(frozen=True)
-class TriggerConfig:
-    """Thresholds of the retraining trigger.
-
-    Attributes:
-        k: Breaching batches needed to retrain...
-        n: ...among this many most recent eligible batches.
-        min_rows: Batches with fewer rows are skipped (neither breach nor clean).
-        cooldown: No new retraining request this soon after the last one (0 allowed).
-        breach_when: Which signals make a breach, as alternatives of signals that must all
-            be true; the default means ``performance_drop or (data_drift and
-            prediction_drift)``.
-    """
-
-    k: int = 2
-    n: int = 3
-    min_rows: int = 1000
-    cooldown: timedelta = timedelta(days=7)
-    breach_when: tuple[tuple[str, ...], ...] = DEFAULT_BREACH_WHEN
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.k <= self.n:
-            raise ValueError(f"need 1 <= k <= n, got k={self.k}, n={self.n}")
-        if self.min_rows < 0:
-            raise ValueError(f"min_rows must be >= 0, got {self.min_rows}")
-        if self.cooldown < timedelta(0):
-            raise ValueError(f"cooldown must be >= 0, got {self.cooldown}")
-        if not self.breach_when or not all(self.breach_when):
-            raise ValueError("breach_when needs at least one non-empty clause")
-        unknown = {s for clause in self.breach_when for s in clause} - set(SIGNALS)
-        if unknown:
-            raise ValueError(f"unknown signals {sorted(unknown)} in breach_when; use {SIGNALS}")
-
-    def is_breach(self, outcome: BatchOutcome) -> bool:
-        """Whether a batch breaches; an unknown performance (None) is not a drop."""
-        true = set(outcome.signals())
-        return any(set(clause) <= true for clause in self.breach_when)
-
-    def rule(self) -> str:
-        """The breach rule in words, e.g. ``performance_drop or (data_drift and ...)``."""
-        clauses = [
-            " and ".join(c) if len(c) == 1 or len(self.breach_when) == 1 else f"({' and '.join(c)})"
-            for c in self.breach_when
-        ]
-        return " or ".join(clauses)
+    @classmethod
+    def from_drift_metadata(
+        cls, batch: str, metadata: Mapping[str, Any], evaluated_at: datetime
+    ) -> BatchOutcome | None:
+        """The trigger's view of one drift report, from the numbers it recorded
+        (:meth:`~churn_assets.lib.monitoring.drift.DriftResult.to_metadata` plus
+        ``model_version``); None when they are not a verdict."""
+        # A month too small for a verdict is neither a breach nor clean: it must not dilute
+        # the trigger's window.
+        if not metadata.get("sufficient_sample", 1.0):
+            return None
+        try:
+            performance = metadata.get("performance_drop_breached")
+            labelled = "roc_auc_drop" in metadata
+            return cls(
+                batch=batch,
+                rows=int(metadata["current_rows"]),
+                data_drift=bool(metadata["data_drift_breached"]),
+                prediction_drift=bool(metadata["prediction_drift_breached"]),
+                performance_drop=bool(performance) if labelled else None,
+                evaluated_at=evaluated_at,
+                model_version=str(metadata["model_version"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from datetime import UTC, datetime
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +151,27 @@ def test_automation_scores_landed_months_unless_validation_failed(
         failed = [c for c in runs["2026-04"].get_asset_check_evaluations() if not c.passed]
         assert [c.check_name for c in failed] == ["batch_rejected_share_within_limit"]
 
-        evaluation = dg.evaluate_automation_conditions(
-            defs=defs, instance=instance, asset_selection=monitoring, cursor=baseline.cursor
-        )
+        def evaluate(cursor):
+            return dg.evaluate_automation_conditions(
+                defs=defs, instance=instance, asset_selection=monitoring, cursor=cursor
+            )
+
+        # No champion served yet (the first training is still running, say): the months
+        # wait instead of failing to find one.
+        evaluation = evaluate(baseline.cursor)
+        assert evaluation.total_requested == 0
+        instance.report_runless_asset_event(dg.AssetMaterialization("churn_bento"))
         # The clean month is scored and then drift-checked (in the same evaluation); the
         # month that failed validation goes no further.
+        evaluation = evaluate(evaluation.cursor)
         for asset in ("batch_scores", "drift_report"):
             assert evaluation.get_requested_partitions(dg.AssetKey(asset)) == {"2026-03"}
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition="2026-03"))
+        # A retraining (new training rows, a new champion served) re-runs no month: the daily
+        # drift check re-checks the newest one against the new champion.
+        instance.report_runless_asset_event(dg.AssetMaterialization("train_set"))
+        instance.report_runless_asset_event(dg.AssetMaterialization("churn_bento"))
+        assert evaluate(evaluation.cursor).total_requested == 0
 
         # The failed check raised a critical alert (it is blocking).
         _tick(defs, "check_failure_alerts", instance, alerts_cursor)
@@ -164,36 +180,60 @@ def test_automation_scores_landed_months_unless_validation_failed(
         assert checks[0]["fields"]["partition"] == "2026-04"
 
 
-def _check_event(instance: dg.DagsterInstance, run_id: str, passed: bool | None) -> None:
-    """What a run writes for `batch_rejected_share_within_limit`: planned at run start
-    (`passed=None`, the run is then in progress), then its verdict."""
-    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-        AssetCheckEvaluationPlanned,
-    )
-    from dagster._core.events import DagsterEvent, DagsterEventType
+LANDED, CHECK = dg.AssetKey("landed_batch"), "batch_rejected_share_within_limit"
 
-    key, name = dg.AssetKey("landed_batch"), "batch_rejected_share_within_limit"
-    if passed is None:
-        instance.add_run(
-            dg.DagsterRun(
-                job_name="ingest_batch", run_id=run_id, status=dg.DagsterRunStatus.STARTED
-            )
+
+def _verdict(instance: dg.DagsterInstance, month: str, passed: bool) -> None:
+    """A verdict of `batch_rejected_share_within_limit` that is there at once (no run)."""
+    instance.add_dynamic_partitions("months", [month])
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(asset_key=LANDED, check_name=CHECK, passed=passed, partition=month)
+    )
+
+
+class _Run:
+    """A real run of a stand-in `landed_batch` whose check is planned when the run starts and
+    answers only when released: in progress until then. ``passed=None`` crashes the step
+    before the check runs, so the run ends without a verdict."""
+
+    def __init__(self, instance: dg.DagsterInstance, month: str, passed: bool | None):
+        self.release = threading.Event()
+        release = self.release
+        instance.add_dynamic_partitions("months", [month])
+
+        @dg.asset(
+            name="landed_batch",
+            partitions_def=dg.DynamicPartitionsDefinition(name="months"),
+            check_specs=[
+                dg.AssetCheckSpec(
+                    CHECK,
+                    asset="landed_batch",
+                    partitions_def=dg.DynamicPartitionsDefinition(name="months"),
+                )
+            ],
         )
-        kind = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
-        data: Any = AssetCheckEvaluationPlanned(asset_key=key, check_name=name)
-    else:
-        kind = DagsterEventType.ASSET_CHECK_EVALUATION
-        data = dg.AssetCheckEvaluation(asset_key=key, check_name=name, passed=passed)
-    event = DagsterEvent(
-        event_type_value=kind.value, job_name="ingest_batch", event_specific_data=data
-    )
-    instance.report_dagster_event(event, run_id=run_id)
+        def stand_in():
+            assert release.wait(60), "never released"
+            if passed is None:
+                raise RuntimeError("crashed before its check")
+            yield dg.Output(1)
+            yield dg.AssetCheckResult(check_name=CHECK, passed=passed)
 
+        self.thread = threading.Thread(
+            target=dg.materialize,
+            args=([stand_in],),
+            kwargs={"instance": instance, "partition_key": month, "raise_on_error": False},
+        )
+        self.thread.start()
+        started = dg.RunsFilter(tags={"dagster/partition": month})
+        deadline = time.monotonic() + 60
+        while not any(r.status == dg.DagsterRunStatus.STARTED for r in instance.get_runs(started)):
+            assert time.monotonic() < deadline, f"the run for {month} did not start"
+            time.sleep(0.05)
 
-def _end_run(instance: dg.DagsterInstance, run_id: str) -> None:
-    run = instance.get_run_by_id(run_id)
-    assert run is not None
-    instance.report_run_failed(run)
+    def finish(self) -> None:
+        self.release.set()
+        self.thread.join(60)
 
 
 def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture) -> None:
@@ -203,43 +243,60 @@ def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture)
     between two ticks; a cursor of the older format starts afresh instead of replaying."""
     caplog.set_level(logging.INFO)
     defs = load_defs()
-    check = "landed_batch:batch_rejected_share_within_limit"
+    check = f"landed_batch:{CHECK}"
 
     def failures() -> list[str]:
-        return [a["fields"]["run_id"] for a in _alerts(caplog) if a["kind"] == "check_failed"]
+        return [a["fields"]["partition"] for a in _alerts(caplog) if a["kind"] == "check_failed"]
 
     with dg.instance_for_test() as instance:
-        _check_event(instance, "old-run", None)
-        _check_event(instance, "old-run", False)
-        _check_event(instance, "running-at-start", None)
+        _verdict(instance, "old", passed=False)
+        at_start = _Run(instance, "at-start", passed=False)
         _, cursor = _tick(defs, "check_failure_alerts", instance, None)
         assert json.loads(cursor)["open"] == {check: [2]}
         # Within the same second as the first tick: SQLite's row timestamps could not tell.
-        _check_event(instance, "run-a", None)
-        _check_event(instance, "run-b", None)
-        _check_event(instance, "run-b", False)
-        _check_event(instance, "run-c", None)
-        _end_run(instance, "run-c")  # crashed before its check ran: no verdict will come
+        run_a = _Run(instance, "run-a", passed=False)
+        _verdict(instance, "run-b", passed=False)
+        crashed = _Run(instance, "run-c", passed=None)  # no verdict will ever come
+        crashed.finish()
         _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
         assert failures() == ["run-b"]  # run-a and the first one are still in progress
         assert json.loads(cursor)["open"] == {check: [2, 3]}
-        _check_event(instance, "run-a", False)
-        _check_event(instance, "running-at-start", False)
+        run_a.finish()
+        at_start.finish()
         _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
         _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
-        assert failures() == ["run-b", "running-at-start", "run-a"]
+        assert failures() == ["run-b", "at-start", "run-a"]
         assert json.loads(cursor)["open"] == {}
 
         # A backfill: more failures between two ticks than one page of history.
         for i in range(130):
-            _check_event(instance, f"backfill-{i}", None)
-            _check_event(instance, f"backfill-{i}", False)
+            _verdict(instance, f"backfill-{i}", passed=False)
         _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
         assert failures()[3:] == [f"backfill-{i}" for i in range(130)]
 
         # The cursor format before ids (a wall-clock "since"): start afresh, replay nothing.
         _tick(defs, "check_failure_alerts", instance, json.dumps({"since": 0.0, "seen": {}}))
         assert len(failures()) == 133
+
+
+def test_the_check_history_api_we_rely_on() -> None:
+    """check_failure_alerts reads Dagster's check execution history, which is not public API
+    (see `_check_statuses`): this fails loudly when its shape changes."""
+    import inspect
+
+    from churn_assets.defs.monitoring.sensors import _check_statuses
+
+    planned, failed = _check_statuses()
+    assert (planned.value, failed.value) == ("PLANNED", "FAILED")
+    with dg.instance_for_test() as instance:
+        history = instance.event_log_storage.get_asset_check_execution_history
+        assert {"check_key", "limit", "cursor"} <= set(inspect.signature(history).parameters)
+        _verdict(instance, "2026-04", passed=False)
+        [record] = history(dg.AssetCheckKey(LANDED, CHECK), limit=10)
+        assert (record.status, record.partition, record.run_id) == (failed, "2026-04", "")
+        assert (
+            isinstance(record.id, int) and not record.event.dagster_event.event_specific_data.passed
+        )
 
 
 def _report(instance: dg.DagsterInstance, month: str, breached: bool, version: str = "1") -> None:
@@ -324,29 +381,18 @@ def test_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
 
 
-def test_a_month_too_small_for_a_verdict_is_not_counted() -> None:
-    from churn_assets.lib.monitoring.batch import outcome_from_metadata
+def test_monitoring_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from churn_assets.lib.monitoring.config import DriftConfig, TriggerConfig
 
-    at = datetime(2026, 11, 24, tzinfo=UTC)
-    verdict = {
-        "current_rows": 1500.0,
-        "data_drift_breached": 0.0,
-        "prediction_drift_breached": 0.0,
-        "performance_drop_breached": 0.0,
-        "model_version": "1",
-    }
-    assert outcome_from_metadata("2026-07", {**verdict, "sufficient_sample": 0.0}, at) is None
-    counted = outcome_from_metadata("2026-07", {**verdict, "sufficient_sample": 1.0}, at)
-    assert counted is not None and counted.performance_drop is None  # no labels: unknown
-
-
-def test_settings_defaults_are_the_libraries_defaults() -> None:
-    """The resource repeats the lib's defaults (the lib is not imported when definitions
-    load); they must not drift apart."""
-    from churn_assets.defs.resources import MonitoringSettings
-    from churn_assets.lib.monitoring.drift import DriftConfig
-    from churn_assets.lib.monitoring.trigger import TriggerConfig
-
-    settings = MonitoringSettings()
-    assert settings.drift_config() == DriftConfig()
-    assert settings.trigger_config() == TriggerConfig()
+    monkeypatch.setenv("CHURN_MONITORING_NUMERIC_METHOD", "psi")
+    monkeypatch.setenv("CHURN_MONITORING_NUMERIC_THRESHOLD", "0.2")
+    monkeypatch.setenv("CHURN_MONITORING_MAX_ROWS", "50000")
+    monkeypatch.setenv("CHURN_MONITORING_RETRAIN_K", "3")
+    monkeypatch.setenv("CHURN_MONITORING_RETRAIN_COOLDOWN_HOURS", "1.5")
+    monkeypatch.setenv("CHURN_MONITORING_TOP_REASONS", "0")
+    settings = load_defs().resources["monitoring"]  # what the assets and sensors get
+    assert settings.drift_config() == DriftConfig(
+        numeric_method="psi", numeric_threshold=0.2, max_rows=50_000
+    )
+    assert settings.trigger_config() == TriggerConfig(k=3, cooldown=timedelta(hours=1.5))
+    assert settings.top_reasons == 0

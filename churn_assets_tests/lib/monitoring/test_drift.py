@@ -14,15 +14,13 @@ from sklearn.metrics import roc_auc_score
 
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.ingestion.simulator import DriftSpec, SimulatorConfig, simulate
-from churn_assets.lib.monitoring.drift import (
+from churn_assets.lib.monitoring.config import (
     DATA_DRIFT,
     PERFORMANCE_DROP,
     PREDICTION_DRIFT,
     DriftConfig,
-    DriftResult,
-    drift_features,
-    drift_report,
 )
+from churn_assets.lib.monitoring.drift import DriftResult, drift_features, drift_report
 
 N_CUSTOMERS = 5000
 SIM_DRIFT = DriftSpec(start_month=2, price_rise=0.15, month_to_month_shift=0.2, concept_shift=0.5)

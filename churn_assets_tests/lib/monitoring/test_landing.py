@@ -13,13 +13,8 @@ import requests
 
 from churn_assets.lib.ingestion.errors import SourceError, SourceNotFoundError
 from churn_assets.lib.ingestion.stores import LocalFileStore, S3FileStore, SourceFile
-from churn_assets.lib.monitoring.landing import (
-    LandingCursor,
-    ScanResult,
-    content_problem,
-    local_modified_at,
-    scan,
-)
+from churn_assets.lib.monitoring.landing import local_modified_at, month_file, scan
+from churn_assets.lib.monitoring.landing_cursor import LandingCursor, ScanResult
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 TICK = timedelta(seconds=30)
@@ -138,25 +133,6 @@ def test_restart_from_the_stored_cursor_behaves_the_same(tmp_path: Path) -> None
         str(folder / "customers_2026-01.csv"),
         str(folder / "customers_2026-02.csv"),
     }
-
-
-def test_cursor_json_shape_and_tolerance() -> None:
-    cursor = LandingCursor(
-        accepted={"a_2026-01.csv": "10-1"},
-        rejected={"b.csv": "0-2"},
-        pending={"c_2026-02.csv": ("5-3", 1777626000)},
-    )
-    text = cursor.to_json()
-    assert text == (
-        '{"accepted":{"a_2026-01.csv":"10-1"},"ambiguous":{},'
-        '"pending":{"c_2026-02.csv":["5-3",1777626000]},"rejected":{"b.csv":"0-2"},"v":1}'
-    )
-    assert LandingCursor.from_json(text) == cursor
-    assert LandingCursor.from_json(None) == LandingCursor.from_json("") == LandingCursor()
-    assert LandingCursor.from_json(" ") == LandingCursor()
-    for broken in ("{", "[]", '{"v":2}', '{"v":1,"accepted":[]}', '{"v":1,"pending":{"x":1}}'):
-        with pytest.raises(ValueError, match="not a landing cursor"):
-            LandingCursor.from_json(broken)
 
 
 def test_half_written_file_waits_until_stable(tmp_path: Path) -> None:
@@ -404,13 +380,6 @@ def test_local_modified_at_reads_only_local_versions() -> None:
     assert local_modified_at(SourceFile("x.csv", 5, f"12-{ns}")) is None
 
 
-def test_content_problem_accepts_plausible_files() -> None:
-    assert content_problem(GOOD, "a.csv") is None
-    assert content_problem(b"\xef\xbb\xbf" + GOOD, "a.csv") is None  # UTF-8 BOM
-    assert content_problem(GOOD.replace(b"\n", b"\r"), "a.csv") is None  # classic Mac
-    assert content_problem(b"id\n1", "a.csv") is None  # no final newline
-
-
 # --------------------------------------------------------------------------- S3 (moto server)
 @pytest.fixture
 def s3_client(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
@@ -478,3 +447,19 @@ def test_s3_landing_uses_etags_as_versions(s3_client) -> None:
     [replaced] = sensor.tick(T0 + 6 * TICK).ready
     assert (replaced.name, replaced.replaced) == (key, True)
     assert replaced.version != etags[key]
+
+
+def test_month_file_finds_the_one_file_of_a_month(tmp_path: Path) -> None:
+    folder = tmp_path / "landing"
+    land(folder, "customers_2026-04.csv", GOOD)
+    land(folder, "customers_2026-05.csv", GOOD)
+    store = LocalFileStore(folder)
+    assert Path(month_file(store, "2026-04").name).name == "customers_2026-04.csv"
+    with pytest.raises(LookupError, match="month 2026-06: expected exactly one file"):
+        month_file(store, "2026-06")
+    land(folder, "customers_2026-04.parquet", b"PAR1")
+    with pytest.raises(LookupError, match="found"):
+        month_file(store, "2026-04")
+    # The sensor names the file it accepted: that one, even beside an ambiguous other.
+    named = str(folder / "customers_2026-04.csv")
+    assert month_file(store, "2026-04", named).name == named

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from churn_assets.lib.monitoring.config import TriggerConfig
 from churn_assets.lib.monitoring.trigger import (
     BatchOutcome,
     Decision,
-    TriggerConfig,
     decide,
     humanize,
 )
@@ -246,3 +246,24 @@ def test_humanize(delta: timedelta, words: str) -> None:
 def test_invalid_config(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         TriggerConfig(**kwargs)
+
+
+def test_a_drift_report_becomes_an_outcome_unless_it_is_no_verdict() -> None:
+    verdict = {
+        "current_rows": 1500.0,
+        "data_drift_breached": 1.0,
+        "prediction_drift_breached": 0.0,
+        "performance_drop_breached": 0.0,
+        "model_version": "1",
+    }
+    # A month too small for a verdict is neither breach nor clean: it must not dilute the window.
+    small = {**verdict, "sufficient_sample": 0.0}
+    assert BatchOutcome.from_drift_metadata("2026-07", small, NOW) is None
+    counted = BatchOutcome.from_drift_metadata(
+        "2026-07", {**verdict, "sufficient_sample": 1.0}, NOW
+    )
+    assert counted is not None and counted.performance_drop is None  # no labels: unknown
+    assert (counted.rows, counted.signals(), counted.model_version) == (1500, ("data_drift",), "1")
+    labelled = BatchOutcome.from_drift_metadata("2026-07", {**verdict, "roc_auc_drop": 0.01}, NOW)
+    assert labelled is not None and labelled.performance_drop is False
+    assert BatchOutcome.from_drift_metadata("2026-07", {"current_rows": 5.0}, NOW) is None
