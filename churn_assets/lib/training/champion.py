@@ -55,19 +55,6 @@ class CostModel:
         return min(self.offer_cost / (self.success_rate * self.retained_value), 1.0)
 
 
-def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """Threshold-free metrics of scores ``p`` against labels ``y``."""
-    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
-
-    clipped = np.clip(p, 1e-7, 1 - 1e-7)
-    return {
-        "roc_auc": float(roc_auc_score(y, p)),
-        "pr_auc": float(average_precision_score(y, p)),
-        "brier": float(brier_score_loss(y, p)),
-        "log_loss": float(log_loss(y, clipped, labels=[0, 1])),
-    }
-
-
 def higher_is_better(metric: str) -> bool:
     """Whether a larger value of ``metric`` is better."""
     if metric not in METRICS:
