@@ -68,9 +68,9 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 feature_preprocessor,
                 contract,
                 budget,
-                platform.home_path,
-                config.storage_url,
-                config.seed,
+                home=platform.home_path,
+                storage_url=config.storage_url,
+                seed=config.seed,
             )
             tags = {"family": family, "optuna.study": job.study_name, "contract": contract.name}
             with mlflow.start_run(context, f"tune-{family}", tags=tags) as run:

@@ -49,7 +49,7 @@ class CompiledScorer:
 
     Attributes:
         input_columns: the raw fields a row must carry (the contract's feature columns).
-        family: the model family (``logreg``, ``random_forest``, ``xgboost``, ``lightgbm``).
+        family: the family's registered name (recorded; the estimator's class picks its spec).
     """
 
     input_columns: list[str]
