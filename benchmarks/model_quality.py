@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.lib.contract import DataContract
+from churn_assets.lib.evaluation.scores import score_metrics
 from churn_assets.lib.features.engineering import TARGET_COL, build_feature_table
 from churn_assets.lib.features.preprocessing import build_preprocessor, model_input_columns
 from churn_assets.lib.features.split import split_frame
@@ -64,24 +65,18 @@ from churn_assets.lib.ingestion.simulator import (
     simulate,
 )
 from churn_assets.lib.ingestion.validation import validate_frame
+from churn_assets.lib.training.budget import TuningBudget
 from churn_assets.lib.training.champion import (
     CostModel,
     calibrate,
     choose_threshold,
     leaderboard,
     profit_curve,
-    score_metrics,
 )
-from churn_assets.lib.training.tuning import (
-    FAMILIES,
-    TrainingDataError,
-    TuningBudget,
-    check_training_data,
-    fit_final,
-    study_name,
-    study_storage,
-    tune,
-)
+from churn_assets.lib.training.families import FAMILIES
+from churn_assets.lib.training.studies import study_name, study_storage
+from churn_assets.lib.training.training_data import TrainingDataError, check_training_data
+from churn_assets.lib.training.tuning import fit_final, tune
 
 SEED = 42
 TELCO_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco_customer_churn.csv"
