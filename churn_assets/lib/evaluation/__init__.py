@@ -1,4 +1,5 @@
-"""Evaluation of a candidate on held-out rows: metrics with intervals, SHAP explanations,
-fairness, the model card, and the drift reference it is monitored against.
+"""Evaluation of a candidate on held-out rows: the policies (``policy``), the one set of
+metrics and bootstrap (``scores``), the evaluation report (``metrics``, ``figures``), fairness,
+SHAP explanations (``explain``, ``shap_report``) and the model card.
 
 Wired by ``churn_assets/defs/evaluation/``."""

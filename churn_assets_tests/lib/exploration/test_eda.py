@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.exploration.eda import analyse, evidently_definition, write_html
+from churn_assets.lib.exploration.eda import (
+    analyse,
+    evidently_definition,
+    write_html,
+    write_reports,
+)
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 from churn_assets.lib.ingestion.validation import validate_frame
 from churn_assets.lib.plots import figure_png
@@ -62,3 +67,15 @@ def test_evidently_definition_follows_the_contract(validated, contract: DataCont
     assert definition.timestamp == "snapshot_month"
     assert set(definition.numerical_columns) == set(contract.numeric_features)
     assert "Churn" in definition.categorical_columns
+
+
+def test_both_reports_are_written_and_linked(
+    validated, contract: DataContract, tmp_path: Path
+) -> None:
+    eda = write_reports(validated.head(1500), contract, tmp_path / "eda")
+    assert eda.page == tmp_path / "eda" / "eda.html"
+    assert eda.evidently_summary.is_file() and eda.evidently_summary.stat().st_size > 0
+    page = eda.page.read_text()
+    assert 'href="data_summary.html"' in page
+    assert f"<h1>EDA: {contract.name}</h1>" in page
+    assert set(eda.pngs) == set(eda.result.figures)
