@@ -6,8 +6,11 @@ no words for under ``metadata.churn_contract``: which column is the customer id,
 its positive label, the snapshot time, the sensitive attributes, and what to do with nulls.
 
 Everything downstream derives from this one object: validation and asset checks (Pandera),
-the feature lists of the preprocessing pipeline, and, in later stages, the service's request
-model, Evidently's data definition, the MLflow signature and the model card.
+the feature lists of the preprocessing pipeline, the service's request model, Evidently's
+data definition, the MLflow signature and the model card.
+
+(Over 300 lines because it is one class, :class:`DataContract`: loading, role checks and the
+queries every consumer asks of the same roles belong together.)
 """
 
 from __future__ import annotations
