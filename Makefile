@@ -67,9 +67,9 @@ loop loop-ui: export CHURN_HOME := $(LOOP_HOME)
 loop loop-ui: export DAGSTER_HOME := $(LOOP_HOME)/dagster
 loop loop-ui: export BENTOML_HOME := $(LOOP_HOME)/bentoml
 loop loop-ui: export CHURN_DATA_URI := $(LOOP_HOME)/landing
-loop: install  ## Play 6 simulated months through the closed loop in .churn-loop (then: make loop-ui)
+loop: install  ## Play 6 simulated months on the real Dagster daemon in .churn-loop (then: make loop-ui)
 	@test ! -d "$(LOOP_HOME)/landing" || { echo "$(LOOP_HOME) has been played: make clean-loop first"; exit 1; }
-	$(UV) run --frozen python -m churn_assets.loop
+	$(UV) run --frozen python -m churn_assets.scenario
 
 loop-ui: install  ## Dagster UI on the loop's instance (http://127.0.0.1:3000)
 	$(UV) run --frozen dg dev --host 127.0.0.1 --port 3000

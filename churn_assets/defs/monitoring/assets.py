@@ -19,11 +19,9 @@ MONTHS = dg.DynamicPartitionsDefinition(name="months")
 FILE_TAG = "churn/file"  # run tag naming the landed file (set by the landing sensor)
 MONITORING_EXPERIMENT = "churn-monitoring"
 SERVED = "churn_bento"  # materialized on every promotion and rollback: the served champion
-# Update when the landed month updates, never past a failed blocking check (a batch that
-# failed validation is not scored), and never without a champion: the served bento is a dep
-# that must exist and not be in progress (a retraining's new champion scores the months that
-# land meanwhile) but whose updates trigger nothing, like train_set's (only a fallback):
-# re-checking months after a promotion is the daily drift check's job, not every month's.
+# Update when the landed month does, never past a failed blocking check, never without a
+# served champion (nor while a retraining builds one); the bento's and train_set's (only a
+# fallback) updates re-run no month: re-checking after a promotion is the daily drift check's.
 AFTER_PARENTS = (
     dg.AutomationCondition.eager().replace(
         "any_deps_updated",

@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from churn_assets.defs.jobs import champion_reevaluation, churn_pipeline, ingest_batch
+from churn_assets.defs.monitoring import check_history
 from churn_assets.defs.monitoring.assets import FILE_TAG, GROUP, MONTHS
 from churn_assets.defs.resources import Alerts, ChurnPlatform, MonitoringSettings
 from churn_assets.lib.monitoring.config import sensor_interval_seconds
@@ -164,54 +165,19 @@ def retrain_sensor(
     return dg.SkipReason(decision.reason)
 
 
-CHECK_HISTORY_PAGE = 100
-
-
-def _check_statuses():
-    """The PLANNED and FAILED statuses of an asset check execution record.
-
-    The one private Dagster API in the project, on purpose: Dagster 1.13 has no public way to
-    list asset check executions (the public `DagsterInstance` methods cover materializations,
-    observations and run status changes; `get_event_records` is deprecated), and a failed
-    check is not a failed run, so `run_failure_sensor` never sees it. The history comes from
-    `instance.event_log_storage.get_asset_check_execution_history` and its statuses from this
-    enum; `test_the_check_history_api_we_rely_on` fails loudly when either changes.
-    """
-    from dagster._core.storage.asset_check_execution_record import (
-        AssetCheckExecutionRecordStatus,
-    )
-
-    return AssetCheckExecutionRecordStatus.PLANNED, AssetCheckExecutionRecordStatus.FAILED
-
-
-def _executions_after(storage, key: dg.AssetCheckKey, after: int) -> list:
-    """Every execution of the check with an id above ``after``, oldest first. Paged: a
-    backfill can run a check many times between two ticks."""
-    found, cursor = [], None
-    while True:
-        page = storage.get_asset_check_execution_history(
-            key, limit=CHECK_HISTORY_PAGE, cursor=cursor
-        )
-        found.extend(r for r in page if r.id > after)
-        if len(page) < CHECK_HISTORY_PAGE or page[-1].id <= after:
-            return sorted(found, key=lambda r: r.id)
-        cursor = page[-1].id
-
-
 @dg.sensor(minimum_interval_seconds=INTERVAL, default_status=RUNNING)
 def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SkipReason:
     """An alert for every failed asset check (critical when the check is blocking).
 
-    Reads each check's execution history (kept in the instance's index, so this works on
-    SQLite and Postgres alike). The cursor holds, per check, the newest execution id seen and
+    Reads each check's execution history (`check_history`: not public API, see there). The
+    cursor holds, per check, the newest execution id seen and
     the ids still in progress: a row is written when the check is planned and updated with
     its verdict, so an execution seen in progress is looked at again until it has one (or
     its run ended without one, which `run_failure_alerts` reports). The first tick only
     records where the history stands: nothing older is alerted. Ids, not timestamps: SQLite
     stores the row's creation time to the second.
     """
-    planned, failed_status = _check_statuses()
-    storage = context.instance.event_log_storage
+    planned, failed_status = check_history.statuses()
     specs = {
         spec.key: spec
         for assets_def in context.repository_def.asset_graph.assets_defs
@@ -226,10 +192,7 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) ->
 
     state = json.loads(context.cursor) if context.cursor else {}
     if "start" not in state:  # first tick (or a cursor from before ids were used)
-        latest = {
-            key: storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY_PAGE)
-            for key in specs
-        }
+        latest = {key: check_history.latest(context.instance, key) for key in specs}
         start = max((r.id for history in latest.values() for r in history), default=0)
         state = {
             "start": start,
@@ -249,7 +212,8 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) ->
         seen = state["seen"].get(name, state["start"])
         still_open = set(state["open"].get(name, []))
         now_open: list[int] = []
-        for record in _executions_after(storage, key, min([seen, *still_open]) - 1):
+        after = min([seen, *still_open]) - 1
+        for record in check_history.executions_after(context.instance, key, after):
             if record.id <= seen and record.id not in still_open:
                 continue
             seen = max(seen, record.id)

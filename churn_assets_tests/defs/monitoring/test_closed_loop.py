@@ -2,7 +2,10 @@
 month 4 (no drift) is ingested, scored and found clean, and nothing retrains; months 5-6
 (covariate + concept drift) breach twice, which confirms the drift, retrains, lets the gate
 promote the new model and rebuilds the bento. Every step is asserted from the instance's
-event log (materializations, check results, run tags), not from printed output."""
+event log (materializations, check results, run tags), not from printed output.
+
+In one process through the test harness `LoopDriver`, to assert each decision as it is made;
+`test_daemon.py` plays a shorter scenario on the real daemon."""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from churn_assets.lib.ingestion.simulator import (
     write_monthly_files,
 )
 from churn_assets.lib.training.families import FAMILIES
-from churn_assets.loop import LoopDriver
 from churn_assets_tests.defs.test_definitions import FAST_TUNING
+from churn_assets_tests.loop_driver import LoopDriver
 
 pytestmark = pytest.mark.slow
 

@@ -281,18 +281,18 @@ def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture)
 
 def test_the_check_history_api_we_rely_on() -> None:
     """check_failure_alerts reads Dagster's check execution history, which is not public API
-    (see `_check_statuses`): this fails loudly when its shape changes."""
+    (see `check_history`): this fails loudly when its shape changes."""
     import inspect
 
-    from churn_assets.defs.monitoring.sensors import _check_statuses
+    from churn_assets.defs.monitoring import check_history
 
-    planned, failed = _check_statuses()
+    planned, failed = check_history.statuses()
     assert (planned.value, failed.value) == ("PLANNED", "FAILED")
     with dg.instance_for_test() as instance:
         history = instance.event_log_storage.get_asset_check_execution_history
         assert {"check_key", "limit", "cursor"} <= set(inspect.signature(history).parameters)
         _verdict(instance, "2026-04", passed=False)
-        [record] = history(dg.AssetCheckKey(LANDED, CHECK), limit=10)
+        [record] = check_history.latest(instance, dg.AssetCheckKey(LANDED, CHECK))
         assert (record.status, record.partition, record.run_id) == (failed, "2026-04", "")
         assert (
             isinstance(record.id, int) and not record.event.dagster_event.event_specific_data.passed
