@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -396,3 +399,23 @@ def test_monitoring_settings_come_from_the_environment(monkeypatch: pytest.Monke
     )
     assert settings.trigger_config() == TriggerConfig(k=3, cooldown=timedelta(hours=1.5))
     assert settings.top_reasons == 0
+
+
+def test_every_sensor_ticks_at_the_one_interval() -> None:
+    """CHURN_SENSOR_INTERVAL_SECONDS sets every sensor's interval, the automation sensor's
+    too (read when the definitions load, so in a fresh process here)."""
+    probe = (
+        "from churn_assets.definitions import defs;"
+        "print(sorted({s.minimum_interval_seconds for s in defs().sensors}))"
+    )
+    intervals = {}
+    for value in (None, "5"):
+        env = {k: v for k, v in os.environ.items() if k != "CHURN_SENSOR_INTERVAL_SECONDS"}
+        if value:
+            env["CHURN_SENSOR_INTERVAL_SECONDS"] = value
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+        )
+        intervals[value] = done.stdout.strip().splitlines()[-1]
+    assert intervals == {None: "[30]", "5": "[5]"}
+    assert len(load_defs().sensors) == 5
