@@ -179,6 +179,7 @@ def write_instance_config(dagster_home: Path) -> None:
     """
     config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text()) or {}
     config.pop("run_queue", None)
+    # The module path dagster.yaml documents for the default coordinator (config, not code).
     config["run_coordinator"] = {
         "module": "dagster._core.run_coordinator",
         "class": "DefaultRunCoordinator",
