@@ -1,7 +1,8 @@
 """Sensors, automation and schedules of the monitoring loop, each evaluated the way the daemon
 does (`build_sensor_context`, `evaluate_automation_conditions`, `build_schedule_context`) on a
 real instance: new files exactly once, bad files reported once, restarts, blocking checks
-stopping automation, hysteresis and cooldown read from the event log, alerts."""
+stopping automation, hysteresis and cooldown read from the event log, alerts (the check
+failure alerts are in test_check_history.py)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,15 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pytest
 
 from churn_assets.definitions import defs as load_defs
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate, write_monthly_files
+from churn_assets_tests.defs.monitoring.ticks import alerts, tick
 
 
 @pytest.fixture(scope="module")
@@ -51,22 +50,6 @@ def landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def _tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, cursor: str | None):
-    """Evaluate a sensor once; return its result and the cursor the daemon would store."""
-    sensor = defs.resolve_sensor_def(name)
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=defs, resources=dict(defs.resources or {})
-    )
-    result = sensor(context)
-    if isinstance(result, dg.SensorResult) and result.cursor is not None:
-        return result, result.cursor
-    return result, context.cursor
-
-
-def _alerts(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    return [r.alert for r in caplog.records if hasattr(r, "alert")]
-
-
 def test_landing_sensor_ingests_each_file_once(
     landing: Path, monthly_files: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -75,24 +58,24 @@ def test_landing_sensor_ingests_each_file_once(
     (landing / "customers_2026-02.csv").write_text("customerID,gender\n")  # header only
     defs = load_defs()
     with dg.instance_for_test() as instance:
-        result, cursor = _tick(defs, "landing_sensor", instance, None)
+        result, cursor = tick(defs, "landing_sensor", instance, None)
         assert [(r.partition_key, r.tags["churn/file"]) for r in result.run_requests] == [
             ("2026-01", str(landing / "customers_2026-01.csv"))
         ]
         assert list(result.dynamic_partitions_requests[0].partition_keys) == ["2026-01"]
-        rejected = [a for a in _alerts(caplog) if a["kind"] == "ingest_rejected"]
+        rejected = [a for a in alerts(caplog) if a["kind"] == "ingest_rejected"]
         assert len(rejected) == 1 and "customers_2026-02.csv" in rejected[0]["text"]
 
         # A restart: a new context from the stored cursor string sees nothing new, and the
         # bad file is not reported again.
         caplog.clear()
-        again, cursor = _tick(defs, "landing_sensor", instance, cursor)
-        assert not again.run_requests and not _alerts(caplog)
+        again, cursor = tick(defs, "landing_sensor", instance, cursor)
+        assert not again.run_requests and not alerts(caplog)
 
         # A later good file is still ingested; a corrected re-upload of the bad one too.
         shutil.copy(monthly_files["customers_2026-03.csv"], landing)
         shutil.copy(monthly_files["customers_2026-02.csv"], landing)
-        later, cursor = _tick(defs, "landing_sensor", instance, cursor)
+        later, cursor = tick(defs, "landing_sensor", instance, cursor)
         assert sorted(r.partition_key for r in later.run_requests) == ["2026-02", "2026-03"]
         # Run keys carry the file version: the same content is never requested twice.
         keys = {r.run_key for r in [*result.run_requests, *later.run_requests]}
@@ -106,20 +89,20 @@ def test_landing_sensor_waits_for_a_file_to_settle(
     shutil.copy(monthly_files["customers_2026-01.csv"], landing)
     defs = load_defs()
     with dg.instance_for_test() as instance:
-        first, cursor = _tick(defs, "landing_sensor", instance, None)
+        first, cursor = tick(defs, "landing_sensor", instance, None)
         assert not first.run_requests  # seen once: may still be being written
         with open(landing / "customers_2026-01.csv", "a") as handle:
             handle.write(monthly_files["customers_2026-02.csv"].read_text().split("\n", 1)[1])
-        growing, cursor = _tick(defs, "landing_sensor", instance, cursor)
+        growing, cursor = tick(defs, "landing_sensor", instance, cursor)
         assert not growing.run_requests  # it changed: still pending
-        settled, _ = _tick(defs, "landing_sensor", instance, cursor)
+        settled, _ = tick(defs, "landing_sensor", instance, cursor)
         assert [r.partition_key for r in settled.run_requests] == ["2026-01"]
 
 
 def test_landing_sensor_skips_on_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHURN_DATA_URI", "sim://default")
     with dg.instance_for_test() as instance:
-        result, _ = _tick(load_defs(), "landing_sensor", instance, None)
+        result, _ = tick(load_defs(), "landing_sensor", instance, None)
     assert isinstance(result, dg.SkipReason) and "simulator" in result.skip_message
 
 
@@ -139,7 +122,7 @@ def test_automation_scores_landed_months_unless_validation_failed(
         baseline = dg.evaluate_automation_conditions(
             defs=defs, instance=instance, asset_selection=monitoring
         )
-        _, alerts_cursor = _tick(defs, "check_failure_alerts", instance, None)
+        _, alerts_cursor = tick(defs, "check_failure_alerts", instance, None)
         runs = {
             month: job.execute_in_process(
                 instance=instance,
@@ -177,129 +160,10 @@ def test_automation_scores_landed_months_unless_validation_failed(
         assert evaluate(evaluation.cursor).total_requested == 0
 
         # The failed check raised a critical alert (it is blocking).
-        _tick(defs, "check_failure_alerts", instance, alerts_cursor)
-        checks = [a for a in _alerts(caplog) if a["kind"] == "check_failed"]
+        tick(defs, "check_failure_alerts", instance, alerts_cursor)
+        checks = [a for a in alerts(caplog) if a["kind"] == "check_failed"]
         assert len(checks) == 1 and checks[0]["severity"] == "critical"
         assert checks[0]["fields"]["partition"] == "2026-04"
-
-
-LANDED, CHECK = dg.AssetKey("landed_batch"), "batch_rejected_share_within_limit"
-
-
-def _verdict(instance: dg.DagsterInstance, month: str, passed: bool) -> None:
-    """A verdict of `batch_rejected_share_within_limit` that is there at once (no run)."""
-    instance.add_dynamic_partitions("months", [month])
-    instance.report_runless_asset_event(
-        dg.AssetCheckEvaluation(asset_key=LANDED, check_name=CHECK, passed=passed, partition=month)
-    )
-
-
-class _Run:
-    """A real run of a stand-in `landed_batch` whose check is planned when the run starts and
-    answers only when released: in progress until then. ``passed=None`` crashes the step
-    before the check runs, so the run ends without a verdict."""
-
-    def __init__(self, instance: dg.DagsterInstance, month: str, passed: bool | None):
-        self.release = threading.Event()
-        release = self.release
-        instance.add_dynamic_partitions("months", [month])
-
-        @dg.asset(
-            name="landed_batch",
-            partitions_def=dg.DynamicPartitionsDefinition(name="months"),
-            check_specs=[
-                dg.AssetCheckSpec(
-                    CHECK,
-                    asset="landed_batch",
-                    partitions_def=dg.DynamicPartitionsDefinition(name="months"),
-                )
-            ],
-        )
-        def stand_in():
-            assert release.wait(60), "never released"
-            if passed is None:
-                raise RuntimeError("crashed before its check")
-            yield dg.Output(1)
-            yield dg.AssetCheckResult(check_name=CHECK, passed=passed)
-
-        self.thread = threading.Thread(
-            target=dg.materialize,
-            args=([stand_in],),
-            kwargs={"instance": instance, "partition_key": month, "raise_on_error": False},
-        )
-        self.thread.start()
-        started = dg.RunsFilter(tags={"dagster/partition": month})
-        deadline = time.monotonic() + 60
-        while not any(r.status == dg.DagsterRunStatus.STARTED for r in instance.get_runs(started)):
-            assert time.monotonic() < deadline, f"the run for {month} did not start"
-            time.sleep(0.05)
-
-    def finish(self) -> None:
-        self.release.set()
-        self.thread.join(60)
-
-
-def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture) -> None:
-    """Failures from before the sensor started are not alerted; a check still running when
-    the sensor ticks (even the first tick) is alerted once its verdict lands; a run that
-    ended without a verdict is let go; each failure is alerted once, however many land
-    between two ticks; a cursor of the older format starts afresh instead of replaying."""
-    caplog.set_level(logging.INFO)
-    defs = load_defs()
-    check = f"landed_batch:{CHECK}"
-
-    def failures() -> list[str]:
-        return [a["fields"]["partition"] for a in _alerts(caplog) if a["kind"] == "check_failed"]
-
-    with dg.instance_for_test() as instance:
-        _verdict(instance, "old", passed=False)
-        at_start = _Run(instance, "at-start", passed=False)
-        _, cursor = _tick(defs, "check_failure_alerts", instance, None)
-        assert json.loads(cursor)["open"] == {check: [2]}
-        # Within the same second as the first tick: SQLite's row timestamps could not tell.
-        run_a = _Run(instance, "run-a", passed=False)
-        _verdict(instance, "run-b", passed=False)
-        crashed = _Run(instance, "run-c", passed=None)  # no verdict will ever come
-        crashed.finish()
-        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
-        assert failures() == ["run-b"]  # run-a and the first one are still in progress
-        assert json.loads(cursor)["open"] == {check: [2, 3]}
-        run_a.finish()
-        at_start.finish()
-        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
-        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
-        assert failures() == ["run-b", "at-start", "run-a"]
-        assert json.loads(cursor)["open"] == {}
-
-        # A backfill: more failures between two ticks than one page of history.
-        for i in range(130):
-            _verdict(instance, f"backfill-{i}", passed=False)
-        _, cursor = _tick(defs, "check_failure_alerts", instance, cursor)
-        assert failures()[3:] == [f"backfill-{i}" for i in range(130)]
-
-        # The cursor format before ids (a wall-clock "since"): start afresh, replay nothing.
-        _tick(defs, "check_failure_alerts", instance, json.dumps({"since": 0.0, "seen": {}}))
-        assert len(failures()) == 133
-
-
-def test_the_check_history_api_we_rely_on() -> None:
-    """check_failure_alerts reads Dagster's check execution history, which is not public API
-    (see `check_history`): this fails loudly when its shape changes."""
-    import inspect
-
-    from churn_assets.defs.monitoring import check_history
-
-    planned, failed = check_history.statuses()
-    assert (planned.value, failed.value) == ("PLANNED", "FAILED")
-    with dg.instance_for_test() as instance:
-        history = instance.event_log_storage.get_asset_check_execution_history
-        assert {"check_key", "limit", "cursor"} <= set(inspect.signature(history).parameters)
-        _verdict(instance, "2026-04", passed=False)
-        [record] = check_history.latest(instance, dg.AssetCheckKey(LANDED, CHECK))
-        assert (record.status, record.partition, record.run_id) == (failed, "2026-04", "")
-        assert (
-            isinstance(record.id, int) and not record.event.dagster_event.event_specific_data.passed
-        )
 
 
 def _report(instance: dg.DagsterInstance, month: str, breached: bool, version: str = "1") -> None:
@@ -335,30 +199,30 @@ def test_retrain_sensor_hysteresis_and_cooldown(
     with dg.instance_for_test() as instance:
         _served(instance, "1")
         _report(instance, "2026-04", breached=False)
-        result, cursor = _tick(defs, "retrain_sensor", instance, None)
+        result, cursor = tick(defs, "retrain_sensor", instance, None)
         assert isinstance(result, dg.SkipReason)
 
         _report(instance, "2026-05", breached=True)
-        result, cursor = _tick(defs, "retrain_sensor", instance, cursor)
+        result, cursor = tick(defs, "retrain_sensor", instance, cursor)
         assert [r.job_name for r in result.run_requests] == ["champion_reevaluation"]
         assert result.run_requests[0].tags["churn/trigger"] == "reevaluate"
 
         _report(instance, "2026-06", breached=True)
-        result, cursor = _tick(defs, "retrain_sensor", instance, cursor)
+        result, cursor = tick(defs, "retrain_sensor", instance, cursor)
         assert [r.job_name for r in result.run_requests] == ["churn_pipeline"]
         assert result.run_requests[0].run_key == "retrain-v1-2026-06"
         assert "2 of the last 3" in result.run_requests[0].tags["churn/reason"]
         assert json.loads(cursor)["last_retrain_at"]
-        assert [a["kind"] for a in _alerts(caplog)] == ["retrain_triggered"]
+        assert [a["kind"] for a in alerts(caplog)] == ["retrain_triggered"]
 
         # Restarted with the stored cursor and still breaching: the 7-day cooldown holds.
-        result, cursor = _tick(defs, "retrain_sensor", instance, cursor)
+        result, cursor = tick(defs, "retrain_sensor", instance, cursor)
         assert [r.job_name for r in result.run_requests] == ["champion_reevaluation"]
         assert "cooldown" in result.run_requests[0].tags["churn/reason"]
 
         # A new champion is served: v1's breaches no longer count.
         _served(instance, "2")
-        result, _ = _tick(defs, "retrain_sensor", instance, cursor)
+        result, _ = tick(defs, "retrain_sensor", instance, cursor)
         assert isinstance(result, dg.SkipReason)
 
 

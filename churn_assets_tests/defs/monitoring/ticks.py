@@ -1,0 +1,24 @@
+"""Sensor ticks the way the daemon runs them, for the monitoring tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import pytest
+
+
+def tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, cursor: str | None):
+    """Evaluate a sensor once; return its result and the cursor the daemon would store."""
+    sensor = defs.resolve_sensor_def(name)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=dict(defs.resources or {})
+    )
+    result = sensor(context)
+    if isinstance(result, dg.SensorResult) and result.cursor is not None:
+        return result, result.cursor
+    return result, context.cursor
+
+
+def alerts(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.alert for r in caplog.records if hasattr(r, "alert")]
