@@ -71,8 +71,8 @@ def _reference(context: dg.AssetExecutionContext, champion, train_set):
 )
 def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3: S3Resource):
     """One month's file from the landing location, validated by the data contract: the valid
-    rows (quarantined rows are kept beside the reports with their reasons). Materialized once
-    per landed file by the `landing_sensor`."""
+    rows (quarantined rows, with their reasons, go to CHURN_HOME/quarantine/<month>.parquet).
+    Materialized once per landed file by the `landing_sensor`."""
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.lib.ingestion.readers import add_snapshot_from_name, read_table
     from churn_assets.lib.ingestion.stores import open_store
