@@ -23,6 +23,7 @@ from pydantic import PrivateAttr
 
 from churn_assets.defs.io_managers import ArtifactIOManager, TableIOManager
 from churn_assets.lib import notify, settings
+from churn_assets.lib.ingestion.uri import DEFAULT_DATA_URI
 from churn_assets.lib.monitoring import config as monitoring_config
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class ChurnPlatform(dg.ConfigurableResource):
     """Platform settings: where state lives, where data comes from, which contract applies."""
 
     home: str = settings.DEFAULT_HOME
-    data_uri: str = "sim://default"
+    data_uri: str = DEFAULT_DATA_URI
     contract_path: str = ""
     registered_model: str = "churn-model"  # name in the MLflow Model Registry
 
@@ -85,7 +86,7 @@ class MlflowTracking(dg.ConfigurableResource):
     """
 
     tracking_uri: str = ""
-    experiment: str = "churn-platform"
+    experiment: str = settings.DEFAULT_EXPERIMENT
     home: str = ""  # the platform home; empty means $CHURN_HOME (or .churn)
 
     _uri: str | None = PrivateAttr(default=None)
@@ -246,7 +247,7 @@ def platform_resources() -> dict[str, Any]:
     return {
         "platform": ChurnPlatform(
             home=_env_or(settings.HOME_ENV_VAR, settings.DEFAULT_HOME),
-            data_uri=_env_or(settings.DATA_URI_ENV_VAR, "sim://default"),
+            data_uri=_env_or(settings.DATA_URI_ENV_VAR, DEFAULT_DATA_URI),
             contract_path=_env_or(settings.CONTRACT_ENV_VAR, ""),
         ),
         # boto3 reads AWS_ENDPOINT_URL, AWS_REGION and credentials from the environment.

@@ -15,6 +15,8 @@ DATA_URI_ENV_VAR = "CHURN_DATA_URI"
 CONTRACT_ENV_VAR = "CHURN_CONTRACT"
 STORAGE_URI_ENV_VAR = "CHURN_STORAGE_URI"
 DEFAULT_HOME = ".churn"
+# The MLflow experiment of training and evaluation runs (monitoring has its own).
+DEFAULT_EXPERIMENT = "churn-platform"
 # Risk tiers: `high` from the decision threshold, `medium` from this fraction of it (the
 # service and batch scoring both use it, so a customer gets the same tier from either).
 MEDIUM_RISK_FRACTION = 0.5
@@ -43,5 +45,5 @@ def bentoml_home(home: str | os.PathLike[str] | None = None) -> Path:
 
 
 def predictions_dir(home: str | os.PathLike[str] | None = None) -> Path:
-    """Where the service logs its predictions (``serving.read_prediction_logs`` reads them back)."""
+    """Where the service logs its predictions (read back by ``read_prediction_logs``)."""
     return Path(os.environ.get("CHURN_PREDICTION_LOG_DIR") or churn_home(home) / "predictions")

@@ -22,7 +22,6 @@ import pandas as pd
 if TYPE_CHECKING:
     from churn_assets.lib.contract import DataContract
 
-DEFAULT_EXPERIMENT = "churn-platform"
 # Requirements written into logged models, pinned to what is installed, with each model
 # family's own (its spec's ``requirements``). Listing them is much faster than MLflow's
 # inference, which loads the model in a subprocess.
