@@ -30,7 +30,7 @@ def evaluation_report(
     profit plots; metrics per contract slice. One HTML report under CHURN_HOME/reports/
     evaluation/, the same numbers and plots logged to the champion's MLflow run. Stores the
     numbers and the per-row test scores the promotion gate and the model card use."""
-    from churn_assets.lib.evaluation.metrics import evaluate, publish
+    from churn_assets.lib.evaluation.report import evaluate, publish
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.metadata import markdown, png_md
 
@@ -177,7 +177,7 @@ def model_card(
     evaluation logged to MLflow), slices, fairness, top features, limitations; the promotion
     decision is filled in by the gate. Built from its asset inputs only; logged to the
     candidate's MLflow run."""
-    from churn_assets.lib.evaluation.metrics import stale_reports
+    from churn_assets.lib.evaluation.report import stale_reports
     from churn_assets.lib.evaluation.model_card import build_card, incomplete_sections, publish_card
     from churn_assets.lib.features.engineering import TARGET_COL
 

@@ -1,5 +1,5 @@
 """Evaluation of a candidate on held-out rows: the policies (``policy``), the one set of
-metrics and bootstrap (``scores``), the evaluation report (``metrics``, ``figures``), fairness,
+metrics and bootstrap (``scores``), the evaluation report (``report``, ``figures``), fairness,
 SHAP explanations (``explain``, ``shap_report``) and the model card.
 
 Wired by ``churn_assets/defs/evaluation/``."""

@@ -19,7 +19,7 @@ from churn_assets.lib import reports
 if TYPE_CHECKING:
     from churn_assets.lib.contract import DataContract
     from churn_assets.lib.evaluation.fairness import FairnessResult
-    from churn_assets.lib.evaluation.metrics import EvaluationReport
+    from churn_assets.lib.evaluation.report import EvaluationReport
     from churn_assets.lib.training.champion import ChampionCandidate
 
 REQUIRED_SECTIONS = (

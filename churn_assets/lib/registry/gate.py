@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from churn_assets.lib.evaluation.fairness import FairnessResult
-    from churn_assets.lib.evaluation.metrics import EvaluationReport
+    from churn_assets.lib.evaluation.report import EvaluationReport
     from churn_assets.lib.registry.policy import GatePolicy, Mode
 
 
@@ -159,7 +159,7 @@ def no_segment_regression(
 ) -> Criterion:
     """No contract slice (with enough rows and both classes) loses more than ``margin`` AUC
     against the current champion: a better average must not hide a failing segment."""
-    from churn_assets.lib.evaluation.metrics import segment_metrics
+    from churn_assets.lib.evaluation.report import segment_metrics
 
     if champion is None:
         return Criterion(

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from churn_assets.lib.evaluation.fairness import FairnessResult
-    from churn_assets.lib.evaluation.metrics import EvaluationReport
+    from churn_assets.lib.evaluation.report import EvaluationReport
     from churn_assets.lib.registry.policy import GatePolicy, Mode
     from churn_assets.lib.training.champion import ChampionCandidate
 
@@ -69,7 +69,7 @@ def _preconditions(
 ) -> None:
     import mlflow
 
-    from churn_assets.lib.evaluation.metrics import stale_reports
+    from churn_assets.lib.evaluation.report import stale_reports
     from churn_assets.lib.monitoring.reference import has_reference
 
     if mode == "force" and not reason.strip():

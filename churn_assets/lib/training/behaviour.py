@@ -99,7 +99,7 @@ def slice_floors(
     min_rows: int = 100,
 ) -> list[Verdict]:
     """ROC-AUC at least ``min_auc`` on every slice value with enough rows and both classes."""
-    from churn_assets.lib.evaluation.metrics import segment_metrics
+    from churn_assets.lib.evaluation.report import segment_metrics
 
     table = segment_metrics(frame, y, scores, threshold=0.5, slices=slices)
     return [

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from churn_assets.lib.evaluation.fairness import assess
-from churn_assets.lib.evaluation.metrics import EvaluationReport, bootstrap_metrics
+from churn_assets.lib.evaluation.report import EvaluationReport, bootstrap_metrics
 from churn_assets.lib.evaluation.model_card import PENDING, REQUIRED_SECTIONS
 from churn_assets.lib.evaluation.policy import FairnessPolicy
 from churn_assets.lib.registry import gate

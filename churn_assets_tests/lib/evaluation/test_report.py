@@ -12,7 +12,7 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from churn_assets.lib.evaluation.fairness import assess
 from churn_assets.lib.evaluation.figures import make_plots
-from churn_assets.lib.evaluation.metrics import (
+from churn_assets.lib.evaluation.report import (
     EvaluationReport,
     bootstrap_metrics,
     publish,
