@@ -177,8 +177,13 @@ def model_card(
     evaluation logged to MLflow), slices, fairness, top features, limitations; the promotion
     decision is filled in by the gate. Built from its asset inputs only; logged to the
     candidate's MLflow run."""
+    from churn_assets.lib.evaluation.model_card import (
+        build_card,
+        card_folder,
+        incomplete_sections,
+        publish_card,
+    )
     from churn_assets.lib.evaluation.report import stale_reports
-    from churn_assets.lib.evaluation.model_card import build_card, incomplete_sections, publish_card
     from churn_assets.lib.features.engineering import TARGET_COL
 
     champion = champion_candidate
@@ -201,7 +206,7 @@ def model_card(
         splits={"train": train_set, "validation": validation_set, "test": test_set},
         target=TARGET_COL,
     )
-    page = publish_card(card, platform.reports_dir() / "model_card" / run_id, run_id)
+    page = publish_card(card, card_folder(platform.reports_dir(), run_id), run_id)
     return dg.Output(
         card,
         metadata={

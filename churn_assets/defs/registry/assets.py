@@ -47,6 +47,7 @@ def promotion_decision(
     model version, and on the candidate's MLflow run."""
     import pandas as pd
 
+    from churn_assets.lib.evaluation.model_card import card_folder
     from churn_assets.lib.registry.promotion import GateError, resolve_actor, run_gate
     from churn_assets.metadata import markdown
 
@@ -65,9 +66,7 @@ def promotion_decision(
             actor=resolve_actor(config.actor),
             name=platform.registered_model,
             tags={"dagster.run_id": context.run.run_id},
-            card_folder=platform.reports_dir()
-            / "model_card"
-            / (champion_candidate.mlflow_run_id or "unlogged"),
+            card_folder=card_folder(platform.reports_dir(), champion_candidate.mlflow_run_id),
         )
     except GateError as exc:
         raise dg.Failure(str(exc)) from exc
@@ -100,20 +99,13 @@ def promotion_decision(
             "criteria": markdown(pd.DataFrame([c.__dict__ for c in decision.criteria]).round(4)),
         }
     )
-    for check_name, group in outcome.groups.items():
-        failed = [c.name for c in group if not c.passed]
+    for check_name, (passed, evidence, detail) in outcome.checks().items():
         yield dg.AssetCheckResult(
             check_name=check_name,
             asset_key="promotion_decision",
-            passed=not failed,
-            metadata={
-                c.name: dg.MetadataValue.json(
-                    {"value": round(c.value, 4), "threshold": c.threshold, "passed": c.passed}
-                )
-                for c in group
-            },
-            description=("; ".join(c.detail for c in group))
-            + (f" — failed: {failed}" if failed else ""),
+            passed=passed,
+            metadata={k: dg.MetadataValue.json(v) for k, v in evidence.items()},
+            description=detail,
         )
 
 

@@ -224,6 +224,11 @@ def build_card(
     return render(inputs)
 
 
+def card_folder(reports_dir: Path, run_id: str | None) -> Path:
+    """Where a candidate's card is written: one folder per MLflow run (``unlogged`` without)."""
+    return reports_dir / "model_card" / (run_id or "unlogged")
+
+
 def publish_card(card: str, folder: Path, run_id: str | None) -> Path:
     """Write the card as Markdown and HTML to ``folder`` and log both to the candidate's
     MLflow run (``model_card/``).

@@ -59,6 +59,20 @@ class GateRun:
         """The version holding ``champion`` once the decision is applied."""
         return self.move.to_version if self.move else self.champion_before
 
+    def checks(self) -> dict[str, tuple[bool, dict[str, dict], str]]:
+        """Per asset check (``policy.CHECKS``): whether it passed, each criterion's evidence
+        (value, threshold, passed) and a description naming the failed criteria."""
+        out = {}
+        for check_name, group in self.groups.items():
+            failed = [c.name for c in group if not c.passed]
+            evidence = {
+                c.name: {"value": round(c.value, 4), "threshold": c.threshold, "passed": c.passed}
+                for c in group
+            }
+            detail = "; ".join(c.detail for c in group) + (f" — failed: {failed}" if failed else "")
+            out[check_name] = (not failed, evidence, detail)
+        return out
+
 
 def _preconditions(
     champion: ChampionCandidate,

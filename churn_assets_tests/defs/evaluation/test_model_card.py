@@ -14,9 +14,9 @@ from churn_assets.defs.evaluation.assets import model_card
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.evaluation.fairness import assess_candidate
-from churn_assets.lib.evaluation.report import evaluate
 from churn_assets.lib.evaluation.model_card import PENDING, missing_sections
 from churn_assets.lib.evaluation.policy import EvaluationPolicy, FairnessPolicy
+from churn_assets.lib.evaluation.report import evaluate
 from churn_assets.lib.features.engineering import TARGET_COL
 from churn_assets.lib.training.champion import ChampionCandidate, CostModel, ThresholdChoice
 

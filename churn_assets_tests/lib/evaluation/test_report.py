@@ -12,6 +12,7 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from churn_assets.lib.evaluation.fairness import assess
 from churn_assets.lib.evaluation.figures import make_plots
+from churn_assets.lib.evaluation.policy import FairnessPolicy
 from churn_assets.lib.evaluation.report import (
     EvaluationReport,
     bootstrap_metrics,
@@ -19,7 +20,6 @@ from churn_assets.lib.evaluation.report import (
     segment_metrics,
     stale_reports,
 )
-from churn_assets.lib.evaluation.policy import FairnessPolicy
 from churn_assets.lib.training.champion import CostModel
 
 

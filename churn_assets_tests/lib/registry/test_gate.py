@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from churn_assets.lib.evaluation.fairness import assess
-from churn_assets.lib.evaluation.report import EvaluationReport, bootstrap_metrics
-from churn_assets.lib.evaluation.model_card import PENDING, REQUIRED_SECTIONS
+from churn_assets.lib.evaluation.model_card import PENDING, REQUIRED_SECTIONS, card_folder
 from churn_assets.lib.evaluation.policy import FairnessPolicy
+from churn_assets.lib.evaluation.report import EvaluationReport, bootstrap_metrics
 from churn_assets.lib.registry import gate
 from churn_assets.lib.registry.policy import CHECKS, GatePolicy
-from churn_assets.lib.registry.promotion import resolve_actor
+from churn_assets.lib.registry.promotion import GateRun, resolve_actor
 
 
 def test_decide_modes() -> None:
@@ -134,3 +134,40 @@ def test_card_criterion_names_the_empty_section() -> None:
 def test_actor_defaults_to_the_os_user() -> None:
     assert resolve_actor("alice") == "alice"
     assert resolve_actor("")  # the OS user (or "dagster" without one)
+
+
+def test_checks_report_each_group_with_its_failures() -> None:
+    run = GateRun(
+        decision=gate.decide([], "dry_run"),
+        groups={
+            "gate_quality_floors": [
+                gate.Criterion("roc_auc_floor", True, 0.81234, 0.7, "auc ok"),
+                gate.Criterion("brier_ceiling", False, 0.3, 0.25, "brier high"),
+            ],
+            "gate_model_card_complete": [gate.Criterion("model_card_complete", True, 0, 0, "ok")],
+        },
+        name="churn",
+        version="1",
+        actor="me",
+        champion_before=None,
+        move=None,
+    )
+    floors, card = run.checks()["gate_quality_floors"], run.checks()["gate_model_card_complete"]
+    assert floors == (
+        False,
+        {
+            "roc_auc_floor": {"value": 0.8123, "threshold": 0.7, "passed": True},
+            "brier_ceiling": {"value": 0.3, "threshold": 0.25, "passed": False},
+        },
+        "auc ok; brier high — failed: ['brier_ceiling']",
+    )
+    assert card == (
+        True,
+        {"model_card_complete": {"value": 0, "threshold": 0, "passed": True}},
+        "ok",
+    )
+
+
+def test_card_folder_is_one_per_run(tmp_path) -> None:
+    assert card_folder(tmp_path, "abc") == tmp_path / "model_card" / "abc"
+    assert card_folder(tmp_path, None) == tmp_path / "model_card" / "unlogged"
