@@ -18,6 +18,7 @@ from churn_assets.defs.jobs import champion_reevaluation, churn_pipeline, ingest
 from churn_assets.defs.monitoring import check_history
 from churn_assets.defs.monitoring.assets import FILE_TAG, GROUP, MONTHS
 from churn_assets.defs.resources import Alerts, ChurnPlatform, MonitoringSettings
+from churn_assets.lib.monitoring.check_alerts import CheckCursor, State
 from churn_assets.lib.monitoring.config import sensor_interval_seconds
 
 RUNNING = dg.DefaultSensorStatus.RUNNING
@@ -169,13 +170,10 @@ def retrain_sensor(
 def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SkipReason:
     """An alert for every failed asset check (critical when the check is blocking).
 
-    Reads each check's execution history (`check_history`: not public API, see there). The
-    cursor holds, per check, the newest execution id seen and
-    the ids still in progress: a row is written when the check is planned and updated with
-    its verdict, so an execution seen in progress is looked at again until it has one (or
-    its run ended without one, which `run_failure_alerts` reports). The first tick only
-    records where the history stands: nothing older is alerted. Ids, not timestamps: SQLite
-    stores the row's creation time to the second.
+    Reads each check's execution history (`check_history`: not public API, see there);
+    `lib/monitoring/check_alerts.py` decides which executions are new failures and what the
+    cursor keeps (executions still in progress are looked at again). The first tick only
+    records where the history stands: nothing older is alerted.
     """
     planned, failed_status = check_history.statuses()
     specs = {
@@ -184,64 +182,50 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) ->
         for spec in assets_def.check_specs
     }
 
-    def in_progress(record) -> bool:
-        if record.status != planned:
-            return False
-        run = context.instance.get_run_by_id(record.run_id)
-        return run is not None and not run.is_finished
+    def state(record) -> State:
+        if record.status == failed_status:
+            return "failed"
+        if record.status == planned:
+            run = context.instance.get_run_by_id(record.run_id)
+            if run is not None and not run.is_finished:
+                return "open"
+        return "done"
 
-    state = json.loads(context.cursor) if context.cursor else {}
-    if "start" not in state:  # first tick (or a cursor from before ids were used)
-        latest = {key: check_history.latest(context.instance, key) for key in specs}
-        start = max((r.id for history in latest.values() for r in history), default=0)
-        state = {
-            "start": start,
-            "seen": {},
-            "open": {
-                key.to_user_string(): ids
-                for key, history in latest.items()
-                if (ids := sorted(r.id for r in history if in_progress(r)))
-            },
+    cursor = CheckCursor.from_json(context.cursor)
+    if cursor is None:
+        latest = {
+            key.to_user_string(): check_history.latest(context.instance, key) for key in specs
         }
-        context.update_cursor(json.dumps(state))
-        return dg.SkipReason(f"Watching {len(specs)} checks from execution id {start}")
+        cursor = CheckCursor.first(latest, state)
+        context.update_cursor(cursor.to_json())
+        return dg.SkipReason(f"Watching {len(specs)} checks from execution id {cursor.start}")
 
     failed = 0
     for key, spec in specs.items():
         name = key.to_user_string()
-        seen = state["seen"].get(name, state["start"])
-        still_open = set(state["open"].get(name, []))
-        now_open: list[int] = []
-        after = min([seen, *still_open]) - 1
-        for record in check_history.executions_after(context.instance, key, after):
-            if record.id <= seen and record.id not in still_open:
-                continue
-            seen = max(seen, record.id)
-            if in_progress(record):
-                now_open.append(record.id)
-                continue
-            if record.status != failed_status:
-                continue
+        executions = check_history.executions_after(context.instance, key, cursor.fetch_after(name))
+        for record in cursor.advance(name, executions, state):
             failed += 1
-            evaluation = record.event.dagster_event.event_specific_data if record.event else None
-            asset = key.asset_key.to_user_string()
-            fields = {"asset": asset, "partition": record.partition or "", "run_id": record.run_id}
-            if evaluation is not None:
-                fields.update({k: v.value for k, v in list(evaluation.metadata.items())[:6]})
-            alerts.send(
-                "check_failed",
-                "critical" if spec.blocking else "warning",
-                f"Check {key.name} failed on {asset}",
-                (evaluation.description if evaluation else None) or spec.description or "",
-                fields,
-            )
-        state["seen"][name] = seen
-        if now_open:
-            state["open"][name] = now_open
-        else:
-            state["open"].pop(name, None)
-    context.update_cursor(json.dumps(state))
+            _alert_check_failed(alerts, key, spec, record)
+    context.update_cursor(cursor.to_json())
     return dg.SkipReason(f"{failed} new failed check(s)")
+
+
+def _alert_check_failed(
+    alerts: Alerts, key: dg.AssetCheckKey, spec: dg.AssetCheckSpec, record
+) -> None:
+    evaluation = record.event.dagster_event.event_specific_data if record.event else None
+    asset = key.asset_key.to_user_string()
+    fields = {"asset": asset, "partition": record.partition or "", "run_id": record.run_id}
+    if evaluation is not None:
+        fields.update({k: v.value for k, v in list(evaluation.metadata.items())[:6]})
+    alerts.send(
+        "check_failed",
+        "critical" if spec.blocking else "warning",
+        f"Check {key.name} failed on {asset}",
+        (evaluation.description if evaluation else None) or spec.description or "",
+        fields,
+    )
 
 
 @dg.run_failure_sensor(default_status=RUNNING, minimum_interval_seconds=INTERVAL)
