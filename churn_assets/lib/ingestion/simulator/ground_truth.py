@@ -38,19 +38,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from churn_assets.lib.features.telco import ADD_ONS
 from churn_assets.lib.ingestion.simulator.schema import DSL, ECHECK, FIBER, LABELS, M2M, NO_INTERNET
 
 # Price list in $ per month.
 _PRICE_PHONE, _PRICE_EXTRA_LINES = 20.0, 5.0
 _PRICE_DSL, _PRICE_FIBER = 25.0, 50.0
-_PRICE_ADDON = {
-    "OnlineSecurity": 5.0,
-    "OnlineBackup": 5.0,
-    "DeviceProtection": 5.0,
-    "TechSupport": 5.0,
-    "StreamingTV": 10.0,
-    "StreamingMovies": 10.0,
-}
+# One price per add-on, in ``ADD_ONS`` order (security, backup, device protection, tech
+# support, TV, movies); ``strict`` fails at import if the add-ons change without a price.
+_PRICE_ADDON = dict(zip(ADD_ONS, (5.0, 5.0, 5.0, 5.0, 10.0, 10.0), strict=True))
 
 # Coefficients (documented in the module docstring; keep both in sync).
 _B0 = -3.0

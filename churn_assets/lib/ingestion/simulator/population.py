@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from churn_assets.lib.features.telco import ADD_ONS
 from churn_assets.lib.ingestion.simulator.ground_truth import (
     CONTRACT_LEVEL,
     CONTRACT_TENURE_SLOPE,
@@ -44,15 +45,16 @@ _PAYMENT_BY_CONTRACT = np.array(
 )
 _PARTNER_BY_CONTRACT = np.array([0.36, 0.60, 0.70])
 _PAPERLESS_BY_CONTRACT = np.array([0.67, 0.55, 0.45])
-# Add-on take-up among internet customers (rows: DSL, fibre); drawn in this order.
-_ADDON_RATE = {
-    "OnlineSecurity": (0.48, 0.28),
-    "OnlineBackup": (0.42, 0.45),
-    "DeviceProtection": (0.40, 0.47),
-    "TechSupport": (0.47, 0.30),
-    "StreamingTV": (0.35, 0.58),
-    "StreamingMovies": (0.35, 0.59),
-}
+# Add-on take-up among internet customers (DSL, fibre), in ``ADD_ONS`` order (security,
+# backup, device protection, tech support, TV, movies), which is also the draw order;
+# ``strict`` fails at import if the add-ons change without a rate.
+_ADDON_RATE = dict(
+    zip(
+        ADD_ONS,
+        ((0.48, 0.28), (0.42, 0.45), (0.40, 0.47), (0.47, 0.30), (0.35, 0.58), (0.35, 0.59)),
+        strict=True,
+    )
+)
 
 _CHUNK = 65_536  # rows per (rows x 73) survival matrix, about 38 MB of float64
 
