@@ -4,18 +4,13 @@ import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
 from churn_assets.lib import settings
+from churn_assets.lib.serving.policy import BentoPolicy
 
 GROUP = "serving"
 
 
-class BentoConfig(dg.Config):
-    """What goes into the bento besides the champion."""
-
-    shadow: bool = True  # also package @challenger (when it is another version) in shadow
-    shadow_share: float = 1.0  # share of requests on which the shadow is scored
-    ab_share: float = 0.0  # share of customers answered by the challenger (A/B); 0 = shadow only
-    # the `medium` risk tier starts at this fraction of the threshold
-    medium_fraction: float = settings.MEDIUM_RISK_FRACTION
+class BentoConfig(dg.Config, BentoPolicy):
+    """What goes into the bento besides the champion, and how traffic is split."""
 
 
 @dg.asset(
@@ -42,10 +37,7 @@ def churn_bento(
             platform.registered_model,
             platform.contract(),
             train_set,
-            shadow=config.shadow,
-            medium_fraction=config.medium_fraction,
-            shadow_share=config.shadow_share,
-            ab_share=config.ab_share,
+            config,
             log=context.log.info,
         )
     except packaging.PackagingError as exc:

@@ -6,11 +6,12 @@ import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
 from churn_assets.lib.training.families import FAMILIES, Family, spec
+from churn_assets.lib.training.policy import ChampionPolicy, TuningPolicy
 
 GROUP = "training"
 
 
-class TuningConfig(dg.Config):
+class TuningConfig(dg.Config, TuningPolicy):
     """Search budget of one family. Unset values come from the preset."""
 
     preset: Literal["demo", "thorough"] = "demo"
@@ -18,13 +19,12 @@ class TuningConfig(dg.Config):
     timeout_s: float | None = None
     cv_folds: int | None = None
     threads: int = 1
-    seed: int = 42
     storage_url: str = ""  # Optuna RDB URL (e.g. postgresql://...); empty: journal file
 
 
-def _mlflow_link(link: str) -> str | dg.MetadataValue:
+def _mlflow_link(link: str) -> dg.MetadataValue:
     """A run link: clickable for a tracking server, as text for a local store."""
-    return link if link.startswith("http") else dg.MetadataValue.text(link)
+    return dg.MetadataValue.url(link) if link.startswith("http") else dg.MetadataValue.text(link)
 
 
 def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
@@ -107,14 +107,8 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
 tuned_models = [_tuned_model_asset(family) for family in FAMILIES]
 
 
-class ChampionConfig(dg.Config):
+class ChampionConfig(dg.Config, ChampionPolicy):
     """How the champion candidate is chosen and where its threshold sits."""
-
-    selection_metric: Literal["roc_auc", "pr_auc", "brier", "log_loss"] = "roc_auc"
-    offer_cost: float = 50.0
-    retained_value: float = 600.0
-    success_rate: float = 0.3
-    seed: int = 42
 
 
 @dg.asset(
@@ -143,7 +137,7 @@ def champion_candidate(
     contract = platform.contract()
     costs = CostModel(config.offer_cost, config.retained_value, config.success_rate)
     selection = select_candidate(
-        tuned.values(), validation_set, contract, costs, config.selection_metric, config.seed
+        tuned.values(), validation_set, contract, costs, config.selection_metric, seed=config.seed
     )
     context.log.info(f"Best family on validation {config.selection_metric}: {selection.family}")
     with mlflow.start_run(context, "champion-candidate", tags=selection.run_tags(contract)) as run:

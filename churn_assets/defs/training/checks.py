@@ -3,29 +3,12 @@
 import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform
+from churn_assets.lib.training.policy import BehaviourPolicy
 
 
-class BehaviourConfig(dg.Config):
+class BehaviourConfig(dg.Config, BehaviourPolicy):
     """What the model must (not) be sensitive to. Directions name contract fields and values;
     a rule whose field the contract lacks is skipped and reported."""
-
-    invariant_fields: list[str] = []  # besides the customer id, which is always tested
-    invariance_tolerance: float = 0.02
-    # More rules are one line each, e.g. {"field": "TechSupport", "source": "No", "target":
-    # "Yes", "expect": "not_increase"}; on small training sets such rules catch models that
-    # learned noise (seen: an XGBoost trained on 1,800 rows broke that one on 8% of rows).
-    directions: list[dict[str, str]] = [
-        {
-            "field": "Contract",
-            "source": "Month-to-month",
-            "target": "Two year",
-            "expect": "not_increase",
-        },
-    ]
-    direction_tolerance: float = 0.01
-    max_violation_share: float = 0.05
-    min_slice_auc: float = 0.55
-    min_slice_rows: int = 100
 
 
 @dg.asset_check(

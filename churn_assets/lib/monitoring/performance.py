@@ -40,7 +40,7 @@ def labelled_roc_auc(
     Returns:
         ``(auc, n_labelled)``; the AUC is None when no row, or only one class, is labelled.
     """
-    from sklearn.metrics import roc_auc_score
+    from churn_assets.lib.evaluation.scores import roc_auc
 
     if labels is None:
         return None, 0
@@ -50,7 +50,7 @@ def labelled_roc_auc(
     y = encode_labels(frame["label"], contract)
     if y.nunique() < 2:
         return None, len(frame)
-    return float(roc_auc_score(y, frame["score"])), len(frame)
+    return roc_auc(y.to_numpy(), frame["score"].to_numpy(dtype=float)), len(frame)
 
 
 def performance(

@@ -29,11 +29,11 @@ from typing import Any
 
 import pandas as pd
 
-from churn_assets.lib import settings
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.evaluation.explain import DEFAULT_BACKGROUND_ROWS
 from churn_assets.lib.serving.bento_build import REPO_ROOT, BentoBuild
 from churn_assets.lib.serving.bundle import ServingMeta, example_record, write_bundle
+from churn_assets.lib.serving.policy import BentoPolicy
 
 
 class PackagingError(RuntimeError):
@@ -45,10 +45,7 @@ def package_champion(
     model_name: str,
     contract: DataContract,
     background: pd.DataFrame,
-    shadow: bool = True,
-    medium_fraction: float = settings.MEDIUM_RISK_FRACTION,
-    shadow_share: float = 1.0,
-    ab_share: float = 0.0,
+    policy: BentoPolicy | None = None,
     log: Callable[[str], Any] | None = None,
 ) -> tuple[ServingMeta, BentoBuild]:
     """The bento of the current ``@champion``: :func:`export_bundle` into a temporary folder,
@@ -58,19 +55,11 @@ def package_champion(
         PackagingError: when there is nothing to serve, a share is outside [0, 1], or the
             build fails.
     """
-    if not 0.0 <= shadow_share <= 1.0 or not 0.0 <= ab_share <= 1.0:
+    policy = policy or BentoPolicy()
+    if not 0.0 <= policy.shadow_share <= 1.0 or not 0.0 <= policy.ab_share <= 1.0:
         raise PackagingError("shadow_share and ab_share must be in [0, 1]")
     with tempfile.TemporaryDirectory(prefix="churn-bundle-") as folder:
-        meta = export_bundle(
-            folder,
-            model_name,
-            contract,
-            background,
-            shadow=shadow,
-            medium_fraction=medium_fraction,
-            shadow_share=shadow_share,
-            ab_share=ab_share,
-        )
+        meta = export_bundle(folder, model_name, contract, background, policy)
         if log is not None:
             log(f"Building bento {meta.bento_version} (BentoML runs in a subprocess)")
         build = build_bento(folder, home)
@@ -82,18 +71,14 @@ def export_bundle(
     model_name: str,
     contract: DataContract,
     background: pd.DataFrame,
-    shadow: bool = True,
-    medium_fraction: float = settings.MEDIUM_RISK_FRACTION,
-    shadow_share: float = 1.0,
-    ab_share: float = 0.0,
+    policy: BentoPolicy | None = None,
 ) -> ServingMeta:
     """Write the serving bundle of the current ``@champion`` into ``folder``.
 
     Args:
         background: training rows (contract fields); a sample becomes the SHAP reference
             and the first row the OpenAPI example.
-        shadow: package ``@challenger`` in shadow when it is another version.
-        medium_fraction: the ``medium`` risk tier starts at this fraction of the threshold.
+        policy: the shadow, the traffic shares and the medium risk tier (defaults if None).
 
     Raises:
         PackagingError: when the registry has no champion.
@@ -102,9 +87,12 @@ def export_bundle(
 
     from churn_assets.lib.registry import aliases as registry
 
+    policy = policy or BentoPolicy()
     try:
         champion_slot = registry.serving_slot(model_name, registry.CHAMPION)
-        challenger = registry.serving_slot(model_name, registry.CHALLENGER) if shadow else None
+        challenger = (
+            registry.serving_slot(model_name, registry.CHALLENGER) if policy.shadow else None
+        )
     except registry.RegistryError as exc:
         raise PackagingError(str(exc)) from exc
     if champion_slot is None:
@@ -122,9 +110,9 @@ def export_bundle(
         champion=champion_slot,
         shadow=shadow_slot,
         contract_name=contract.name,
-        medium_threshold=champion_slot.threshold * medium_fraction,
-        shadow_share=shadow_share,
-        ab_share=ab_share,
+        medium_threshold=champion_slot.threshold * policy.medium_fraction,
+        shadow_share=policy.shadow_share,
+        ab_share=policy.ab_share,
         example=example_record(sample, contract),
         packaged_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )

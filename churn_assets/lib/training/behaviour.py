@@ -64,8 +64,8 @@ def directional(
     score: Scorer,
     frame: pd.DataFrame,
     rule: Direction,
-    tolerance: float = 0.01,
-    max_violation_share: float = 0.05,
+    tolerance: float,
+    max_violation_share: float,
 ) -> Verdict:
     """Edit ``rule.field`` from source to target on the rows holding source; count rows whose
     score moves the wrong way by more than ``tolerance``."""
@@ -96,7 +96,7 @@ def slice_floors(
     frame: pd.DataFrame,
     slices: list[str],
     min_auc: float,
-    min_rows: int = 100,
+    min_rows: int,
 ) -> list[Verdict]:
     """ROC-AUC at least ``min_auc`` on every slice value with enough rows and both classes."""
     from churn_assets.lib.evaluation.report import segment_metrics

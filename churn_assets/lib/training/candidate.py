@@ -54,8 +54,9 @@ def select_candidate(
     validation_set: pd.DataFrame,
     contract: DataContract,
     costs: CostModel,
-    selection_metric: str = "roc_auc",
-    seed: int = 0,
+    selection_metric: str,
+    *,
+    seed: int,
 ) -> Selection:
     """The best family on the validation rows by ``selection_metric``, calibrated (by
     out-of-fold Brier score), with the threshold that maximises expected profit."""

@@ -25,8 +25,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from churn_assets.lib.training.policy import SELECTION_METRICS, CostPolicy
+
 CalibrationMethod = Literal["none", "sigmoid", "isotonic"]
-METRICS = ("roc_auc", "pr_auc", "brier", "log_loss")
+_DEFAULT_COSTS = CostPolicy()
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,9 @@ class CostModel:
         success_rate: the share of would-be churners an offer retains.
     """
 
-    offer_cost: float = 50.0
-    retained_value: float = 600.0
-    success_rate: float = 0.3
+    offer_cost: float = _DEFAULT_COSTS.offer_cost
+    retained_value: float = _DEFAULT_COSTS.retained_value
+    success_rate: float = _DEFAULT_COSTS.success_rate
 
     def __post_init__(self) -> None:
         if self.offer_cost < 0 or self.retained_value <= 0 or not 0 < self.success_rate <= 1:
@@ -57,8 +59,8 @@ class CostModel:
 
 def higher_is_better(metric: str) -> bool:
     """Whether a larger value of ``metric`` is better."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown selection metric {metric!r}; choose from {METRICS}")
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"unknown selection metric {metric!r}; choose from {SELECTION_METRICS}")
     return metric in ("roc_auc", "pr_auc")
 
 
@@ -170,7 +172,7 @@ def _calibrator(model: Any, method: CalibrationMethod) -> Any:
 
 
 def out_of_fold_calibrated(
-    model: Any, X: pd.DataFrame, y: np.ndarray, method: CalibrationMethod, seed: int = 0
+    model: Any, X: pd.DataFrame, y: np.ndarray, method: CalibrationMethod, *, seed: int
 ) -> np.ndarray:
     """Validation scores calibrated by a calibrator that never saw the row (5 folds)."""
     from sklearn.model_selection import StratifiedKFold
@@ -200,22 +202,18 @@ def calibrate(
     X_valid: pd.DataFrame,
     y_valid: np.ndarray,
     methods: tuple[CalibrationMethod, ...] = ("none", "sigmoid", "isotonic"),
-    seed: int = 0,
+    *,
+    seed: int,
 ) -> Calibration:
     """Pick the calibration with the lowest out-of-fold Brier score on validation rows."""
-    from sklearn.metrics import brier_score_loss, log_loss
+    from churn_assets.lib.evaluation.scores import brier, log_loss
 
+    y = np.asarray(y_valid).astype(int)
     rows, scores = [], {}
     for method in methods:
-        p = out_of_fold_calibrated(model, X_valid, y_valid, method, seed)
+        p = out_of_fold_calibrated(model, X_valid, y_valid, method, seed=seed)
         scores[method] = p
-        rows.append(
-            {
-                "method": method,
-                "brier": float(brier_score_loss(y_valid, p)),
-                "log_loss": float(log_loss(y_valid, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])),
-            }
-        )
+        rows.append({"method": method, "brier": brier(y, p), "log_loss": log_loss(y, p)})
     table = pd.DataFrame(rows).sort_values("brier", kind="stable").reset_index(drop=True)
     method: CalibrationMethod = table.loc[0, "method"]
     final = model if method == "none" else _calibrator(model, method).fit(X_valid, y_valid)

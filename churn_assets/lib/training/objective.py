@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from churn_assets.lib.evaluation.scores import roc_auc
 from churn_assets.lib.training.budget import TuningBudget
 from churn_assets.lib.training.families import spec
 from churn_assets.lib.training.training_data import positive_weight
@@ -37,7 +38,6 @@ def cv_objective(
             its current fold (if some trial has completed), so the budget is a real bound.
     """
     import optuna
-    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
     family_spec = spec(family)
@@ -75,9 +75,7 @@ def cv_objective(
             )
             if best is not None:
                 rounds.append(best)
-            scores.append(
-                float(roc_auc_score(y[valid_idx], positive_class_scores(estimator, X[valid_idx])))
-            )
+            scores.append(roc_auc(y[valid_idx], positive_class_scores(estimator, X[valid_idx])))
             trial.report(float(np.mean(scores)), step=k)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after fold {k + 1}: {np.mean(scores):.4f}")

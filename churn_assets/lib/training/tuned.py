@@ -76,7 +76,8 @@ def prepare_tuning(
     budget: TuningBudget,
     home: Path,
     storage_url: str | None = None,
-    seed: int = 0,
+    *,
+    seed: int,
 ) -> TuningJob:
     """Check the training rows and set up the family's study.
 
