@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churn_assets.defs.training.assets import _mlflow_link
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.features.engineering import TARGET_COL
 from churn_assets.lib.features.preprocessing import model_input_columns
@@ -129,6 +130,13 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         cwd=tmp_path,
     ):
         yield url
+
+
+def test_mlflow_link_is_clickable_for_a_server_only() -> None:
+    server = _mlflow_link("http://mlflow:5000/#/experiments/1/runs/abc")
+    assert isinstance(server, dg.UrlMetadataValue) and server.value.startswith("http://")
+    local = _mlflow_link("sqlite:///tmp/mlflow.db run abc")
+    assert isinstance(local, dg.TextMetadataValue)
 
 
 @pytest.mark.slow
