@@ -196,11 +196,14 @@ def drift_report(
     month carries labels, ROC-AUC against the champion's held-out test ROC-AUC. Numbers here
     and in MLflow; the HTML under CHURN_HOME/reports/drift; Prometheus gauges under
     CHURN_HOME/monitoring/prometheus; an alert on a breach."""
-    import mlflow as mlflow_lib
-
     from churn_assets.lib.features.engineering import TARGET_COL
-    from churn_assets.lib.monitoring import prometheus
-    from churn_assets.lib.monitoring.monthly import check_verdicts, gauges, judge_month
+    from churn_assets.lib.monitoring.monthly import (
+        breach_alert,
+        check_verdicts,
+        export_gauges,
+        judge_month,
+        log_month,
+    )
     from churn_assets.metadata import markdown
 
     month, champion = context.partition_key, _champion(platform)
@@ -222,26 +225,11 @@ def drift_report(
         tags={"batch": month, "model_version": champion.version},
         experiment=MONITORING_EXPERIMENT,
     ) as run:
-        mlflow_lib.log_metrics({k: v for k, v in numbers.items() if isinstance(v, float)})
-        mlflow_lib.log_table(result.features, "drift_features.json")
-        mlflow_lib.log_artifact(str(html))
-    prometheus.write_textfile(
-        prometheus.default_textfile_path(f"churn_drift_{month}.prom", platform.home_path),
-        prometheus.drift_samples(month, gauges(result), champion.version),
-    )
-    if result.breached:
+        log_month(result, numbers, html)
+    export_gauges(month, result, champion.version, platform.home_path)
+    if (alert := breach_alert(month, result, champion.version)) is not None:
         context.log.warning(f"Drift breach in {month}: {result.breaches}")
-        alerts.send(
-            "drift_breach",
-            "warning",
-            f"Drift breach in {month}",
-            "; ".join(result.breaches.values()),
-            {
-                "batch": month,
-                "model_version": champion.version,
-                "drifted": ", ".join(result.drifted_columns),
-            },
-        )
+        alerts.send(**alert)
     yield dg.MaterializeResult(
         metadata={
             **numbers,

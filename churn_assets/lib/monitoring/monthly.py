@@ -1,5 +1,6 @@
 """A landed month judged against the champion: both sides scored by the champion, the drift
-report, the three checks it answers and the gauges it exports.
+report, the three checks it answers, and where its verdict goes (MLflow, the Prometheus
+gauges it exports, the alert on a breach).
 
 Both sides are scored here with the champion's compiled scorer (milliseconds per thousand
 rows) rather than read from the month's batch scores, so they come from the same model even
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -113,4 +115,46 @@ def gauges(result: DriftResult) -> dict[str, float | None]:
         "roc_auc_current": performance.get("current_roc_auc"),
         "roc_auc_drop": performance.get("roc_auc_drop"),
         "breached": result.breached,
+    }
+
+
+def log_month(
+    result: DriftResult, numbers: dict[str, Any], html_path: str | os.PathLike[str]
+) -> None:
+    """Log the month to the active MLflow run: its float ``numbers`` as metrics, the
+    per-feature table and the HTML report."""
+    import mlflow
+
+    mlflow.log_metrics({k: v for k, v in numbers.items() if isinstance(v, float)})
+    mlflow.log_table(result.features, "drift_features.json")
+    mlflow.log_artifact(str(html_path))
+
+
+def export_gauges(
+    month: str, result: DriftResult, model_version: str, home: str | os.PathLike[str]
+) -> Path:
+    """Write the month's Prometheus textfile (under ``home``'s monitoring folder); its path."""
+    from churn_assets.lib.monitoring import prometheus
+
+    return prometheus.write_textfile(
+        prometheus.default_textfile_path(f"churn_drift_{month}.prom", home),
+        prometheus.drift_samples(month, gauges(result), model_version),
+    )
+
+
+def breach_alert(month: str, result: DriftResult, model_version: str) -> dict[str, Any] | None:
+    """The keyword arguments of the month's drift-breach alert (kind, severity, title, text,
+    fields), or None when nothing breached."""
+    if not result.breached:
+        return None
+    return {
+        "kind": "drift_breach",
+        "severity": "warning",
+        "title": f"Drift breach in {month}",
+        "text": "; ".join(result.breaches.values()),
+        "fields": {
+            "batch": month,
+            "model_version": model_version,
+            "drifted": ", ".join(result.drifted_columns),
+        },
     }
