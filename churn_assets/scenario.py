@@ -1,5 +1,6 @@
 """The closed-loop scenario on the real Dagster daemon: a feeder that lands simulated months
-one at a time and lets `dagster-daemon run` do everything else.
+one at a time and lets `dagster-daemon run` do everything else. (Just over 300 lines: one
+script, the feeder, its daemon and the summary it checks; each is read beside the others.)
 
     python -m churn_assets.scenario [--customers 5000] [--months 6] [--initial 3]
 
@@ -14,7 +15,8 @@ set ``DAGSTER_HOME`` (holding the repository's ``dagster.yaml``), ``CHURN_HOME``
    UI's Launch button does (``dagster job launch``): the first champion;
 4. lands each next month once the previous one's drift report is in the instance's event
    log and nothing has run for a few sensor intervals (so the trigger has had its say);
-5. stops the daemon and prints the phases and verdicts as JSON.
+5. stops the daemon, prints the phases and verdicts as JSON, and exits non-zero naming what
+   did not happen (`lib/monitoring/loop_expectations.py` says what is expected).
 It never ticks a sensor, evaluates automation or launches a monitoring run itself.
 """
 
@@ -40,6 +42,7 @@ from churn_assets.defs.monitoring.sensors import TRIGGER_TAG
 from churn_assets.lib import settings
 from churn_assets.lib.ingestion.months import month_of
 from churn_assets.lib.monitoring.config import SENSOR_INTERVAL_ENV_VAR, sensor_interval_seconds
+from churn_assets.lib.monitoring.loop_expectations import unmet
 
 log = logging.getLogger("churn_assets.scenario")
 REPO = Path(__file__).resolve().parent.parent
@@ -133,7 +136,11 @@ class Feeder:
         log.info("landed %s", path.name)
 
     def launch(self, job: str, run_config: dict[str, Any] | None) -> str:
-        """Submit a run to the daemon's queue, as the UI does; its run id."""
+        """Submit a run to the daemon's queue, as the UI does; its run id.
+
+        `dagster job launch`, not `dg launch`: it goes through the instance's run launcher
+        (queued by its run coordinator, dequeued and run by the daemon, like every sensor
+        run), while `dg launch` executes the job in this process."""
         run_id = str(uuid.uuid4())
         command = [
             *(str(Path(sys.executable).with_name("dagster")), "job", "launch"),
@@ -255,6 +262,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--run-config", default="", help="JSON run config of the first training")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait per phase")
     args = parser.parse_args(argv)
+    shaping = ("customers", "months", "initial", "drift_from", "seed", "run_config")
+    # Only the default scenario has known verdicts; other arguments are held to the basics.
+    default_scenario = all(getattr(args, k) == parser.get_default(k) for k in shaping)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     log.setLevel(logging.INFO)
 
@@ -292,6 +302,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary["total_seconds"] = round(time.time() - started, 1)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     log.info("state in %s; `make loop-ui` shows it", home)
+    landed = [month_of(p.name) for p in months]
+    if problems := unmet(summary, landed, landed[args.drift_from :] if default_scenario else None):
+        raise SystemExit("The loop did not reach the scenario's outcome: " + "; ".join(problems))
     return summary
 
 
