@@ -99,7 +99,11 @@ class TreeShap:
         return self._explainer.expected_value
 
     def values(self, encoded: np.ndarray) -> np.ndarray:
-        values = np.asarray(self._explainer.shap_values(encoded))
+        with warnings.catch_warnings():
+            # shap 0.51 warns on every LightGBM binary model that its output "changed to a
+            # list"; it returns one (rows, columns) array, as handled below.
+            warnings.filterwarnings("ignore", "LightGBM binary classifier", UserWarning)
+            values = np.asarray(self._explainer.shap_values(encoded))
         if values.ndim == 3:  # (rows, columns, classes) for sklearn forests
             values = values[:, :, 1]
         return values
