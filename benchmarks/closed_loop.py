@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from churn_assets.scenario import loop_home
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -34,16 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="churn-loop-bench-"))
-    (home / "dagster").mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster" / "dagster.yaml")
-    env = {
-        **os.environ,
-        "CHURN_HOME": str(home),
-        "DAGSTER_HOME": str(home / "dagster"),
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "CHURN_DATA_URI": str(home / "landing"),
-    }
+    env = {**os.environ, **loop_home(home)}
     command = [sys.executable, "-m", "churn_assets.scenario", "--customers", str(args.customers)]
     command += ["--months", str(args.months), "--seed", str(args.seed)]
     started = time.perf_counter()

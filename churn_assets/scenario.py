@@ -52,6 +52,20 @@ ACTIVE = [
 ]
 
 
+def loop_home(home: Path) -> dict[str, str]:
+    """Prepare ``home`` as a loop's own platform home (its Dagster instance holding the
+    repository's ``dagster.yaml``) and return the environment variables that point at it."""
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    return {
+        settings.HOME_ENV_VAR: str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        settings.DATA_URI_ENV_VAR: str(home / "landing"),
+    }
+
+
 def _failed(record: dg.RunRecord) -> bool:
     return record.dagster_run.status == dg.DagsterRunStatus.FAILURE
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import dagster as dg
 import pytest
 
 from churn_assets.lib.training.families import FAMILIES
-from churn_assets_tests.conftest import REPO_ROOT
+from churn_assets.scenario import loop_home
 from churn_assets_tests.defs.test_definitions import FAST_TUNING
 
 pytestmark = pytest.mark.slow
@@ -26,16 +25,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_daemon_closes_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "loop"
-    (home / "dagster").mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
-    env = {
-        **os.environ,
-        "CHURN_HOME": str(home),
-        "DAGSTER_HOME": str(home / "dagster"),
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "CHURN_DATA_URI": str(home / "landing"),
-    }
+    env = {**os.environ, **loop_home(home)}
     tuning = {"ops": {f"tuned_{family}": {"config": FAST_TUNING} for family in FAMILIES}}
     command = [sys.executable, "-m", "churn_assets.scenario", "--customers", "3000"]
     command += ["--months", "4", "--initial", "3", "--drift-from", "3", "--seed", "21"]
