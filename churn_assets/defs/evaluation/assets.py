@@ -30,9 +30,9 @@ def evaluation_report(
     profit plots; metrics per contract slice. One HTML report under CHURN_HOME/reports/
     evaluation/, the same numbers and plots logged to the champion's MLflow run. Stores the
     numbers and the per-row test scores the promotion gate and the model card use."""
+    from churn_assets.defs.metadata import markdown, png_md
     from churn_assets.lib.evaluation.report import evaluate, publish
     from churn_assets.lib.features.engineering import TARGET_COL
-    from churn_assets.metadata import markdown, png_md
 
     contract = platform.contract()
     champion = champion_candidate
@@ -87,9 +87,9 @@ def fairness_report(
     sensitive attributes (built-in: gender, SeniorCitizen): selection rate, TPR and FPR per
     group (fairlearn MetricFrame), demographic parity and equalized odds differences against
     the configured limits. The promotion gate takes these verdicts."""
+    from churn_assets.defs.metadata import markdown
     from churn_assets.lib.evaluation.fairness import assess_candidate, publish
     from churn_assets.lib.features.engineering import TARGET_COL
-    from churn_assets.metadata import markdown
 
     champion = champion_candidate
     sensitive = list(platform.contract().sensitive)
@@ -133,8 +133,8 @@ def explanations(
     their field): global importance and a beeswarm on a bounded sample of test rows, and
     example per-customer top reasons (the same `FieldExplainer.top_reasons` that serving and
     batch scoring use). Stores the global importance table (for the model card)."""
+    from churn_assets.defs.metadata import markdown, png_md
     from churn_assets.lib.evaluation.shap_report import explain_candidate, publish
-    from churn_assets.metadata import markdown, png_md
 
     champion = champion_candidate
     report = explain_candidate(champion, train_set, test_set, platform.contract().id_column, config)

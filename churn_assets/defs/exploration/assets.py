@@ -12,8 +12,8 @@ def eda_report(
     """Automated EDA: target balance, missingness, mutual information and correlation with the
     target, churn rate by category, plus Evidently's per-column data summary. HTML reports
     are written under CHURN_HOME/reports/eda/; key numbers and plots are shown here."""
+    from churn_assets.defs.metadata import markdown, png_md
     from churn_assets.lib.exploration.eda import write_reports
-    from churn_assets.metadata import markdown, png_md
 
     eda = write_reports(validated_customers, platform.contract(), platform.reports_dir() / "eda")
     context.log.info(f"EDA report written to {eda.page}")

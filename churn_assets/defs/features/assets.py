@@ -17,13 +17,13 @@ def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output
     contract) are built only when the contract has their inputs. The target becomes `_target`
     (1 = the contract's positive label).
     """
+    from churn_assets.defs.metadata import markdown, table_metadata
     from churn_assets.lib.features.engineering import (
         TARGET_COL,
         build_feature_table,
         describe_features,
     )
     from churn_assets.lib.hashing import frame_hash
-    from churn_assets.metadata import markdown, table_metadata
 
     contract = platform.contract()
     table = build_feature_table(validated_customers, contract)
@@ -74,10 +74,10 @@ def split_customers(
     customer_features,
 ):
     """Split features into train / validation / test (stratified with a fixed seed, or by time)."""
+    from churn_assets.defs.metadata import table_metadata
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.lib.features.split import shared_customers, split_frame
     from churn_assets.lib.hashing import frame_hash
-    from churn_assets.metadata import table_metadata
 
     contract = platform.contract()
     try:

@@ -49,10 +49,10 @@ def raw_customers(
     (wrong field count, bytes that are not UTF-8) becomes a row with `_parse_error` set. The
     data version is a content hash, so re-reading unchanged data leaves downstream up to date.
     """
+    from churn_assets.defs.metadata import table_metadata
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.lib.ingestion.errors import SourceError
     from churn_assets.lib.ingestion.sources import load_raw
-    from churn_assets.metadata import table_metadata
 
     contract = platform.contract()
     context.log.info(f"Reading {platform.data_uri} with contract {contract.name!r}")
@@ -113,13 +113,13 @@ def raw_customers(
 )
 def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatform, raw_customers):
     """Validate raw rows against the contract with Pandera; split valid from quarantined."""
+    from churn_assets.defs.metadata import markdown, table_metadata
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.lib.ingestion.validation import (
         ContractViolationError,
         MissingColumnsError,
         validate_frame,
     )
-    from churn_assets.metadata import markdown, table_metadata
 
     contract = platform.contract()
     try:
@@ -167,7 +167,7 @@ def _rejected_share_check(
     result: "ValidationResult", reasons: "pd.DataFrame", limit: float
 ) -> dg.AssetCheckResult:
     """The blocking verdict on the quarantined share, with the top reasons and examples."""
-    from churn_assets.metadata import markdown, preview
+    from churn_assets.defs.metadata import markdown, preview
 
     share = result.rejected_share
     none = dg.MetadataValue.md("none")

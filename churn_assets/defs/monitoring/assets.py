@@ -73,12 +73,12 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     """One month's file from the landing location, validated by the data contract: the valid
     rows (quarantined rows, with their reasons, go to CHURN_HOME/quarantine/<month>.parquet).
     Materialized once per landed file by the `landing_sensor`."""
+    from churn_assets.defs.metadata import markdown, preview
     from churn_assets.lib.hashing import frame_hash
     from churn_assets.lib.ingestion.readers import add_snapshot_from_name, read_table
     from churn_assets.lib.ingestion.stores import open_store
     from churn_assets.lib.ingestion.validation import validate_frame
     from churn_assets.lib.monitoring.landing import month_file
-    from churn_assets.metadata import markdown, preview
 
     contract, uri = platform.contract(), platform.parsed_uri()
     if uri.scheme == "sim":
@@ -143,8 +143,8 @@ def batch_scores(
     """Every customer of the month scored by the current champion (the same compiled scorer
     the service uses): churn probability, label at the decision threshold, risk tier, model
     version and the top reasons (SHAP per contract field)."""
+    from churn_assets.defs.metadata import preview
     from churn_assets.lib.monitoring.scoring import reason_explainer, score_batch, scores_summary
-    from churn_assets.metadata import preview
 
     contract, champion = platform.contract(), _champion(platform)
     explainer = None
@@ -196,6 +196,7 @@ def drift_report(
     month carries labels, ROC-AUC against the champion's held-out test ROC-AUC. Numbers here
     and in MLflow; the HTML under CHURN_HOME/reports/drift; Prometheus gauges under
     CHURN_HOME/monitoring/prometheus; an alert on a breach."""
+    from churn_assets.defs.metadata import markdown
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.lib.monitoring.monthly import (
         breach_alert,
@@ -204,7 +205,6 @@ def drift_report(
         judge_month,
         log_month,
     )
-    from churn_assets.metadata import markdown
 
     month, champion = context.partition_key, _champion(platform)
     reference, source = _reference(context, champion, train_set)
@@ -268,9 +268,9 @@ def model_health(
     per month next to the ROC-AUC it had on its own test rows. Requested by the retraining
     sensor when one month breaches (drift alone re-evaluates; only confirmed breaches
     retrain), and runnable by hand."""
+    from churn_assets.defs.metadata import markdown
     from churn_assets.lib.monitoring.champion import held_out_roc_auc
     from churn_assets.lib.monitoring.health import health_summary, health_table
-    from churn_assets.metadata import markdown
 
     champion = _champion(platform)
     test_auc = held_out_roc_auc(champion)

@@ -47,9 +47,9 @@ def promotion_decision(
     model version, and on the candidate's MLflow run."""
     import pandas as pd
 
+    from churn_assets.defs.metadata import markdown
     from churn_assets.lib.evaluation.model_card import card_folder
     from churn_assets.lib.registry.promotion import GateError, resolve_actor, run_gate
-    from churn_assets.metadata import markdown
 
     contract = platform.contract()
     try:

@@ -48,10 +48,10 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
         train_set,
         feature_preprocessor,
     ) -> dg.Output:
+        from churn_assets.defs.metadata import markdown
         from churn_assets.lib.training.budget import tuning_budget
         from churn_assets.lib.training.training_data import TrainingDataError
         from churn_assets.lib.training.tuned import prepare_tuning, run_tuning
-        from churn_assets.metadata import markdown
 
         contract = platform.contract()
         budget = tuning_budget(
@@ -129,10 +129,10 @@ def champion_candidate(
     """The best family on the validation rows, calibrated (none / sigmoid / isotonic by
     out-of-fold Brier score) with the decision threshold that maximises expected retention
     profit under the configured cost model; the F1-optimal threshold is reported beside it."""
+    from churn_assets.defs.metadata import markdown, png_md
     from churn_assets.lib.plots import profit_png
     from churn_assets.lib.training.candidate import log_candidate, select_candidate
     from churn_assets.lib.training.champion import CostModel
-    from churn_assets.metadata import markdown, png_md
 
     contract = platform.contract()
     costs = CostModel(config.offer_cost, config.retained_value, config.success_rate)

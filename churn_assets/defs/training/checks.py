@@ -26,9 +26,9 @@ def behavioural_tests(
     """Behavioural tests of the champion candidate; any failing test fails the check."""
     import pandas as pd
 
+    from churn_assets.defs.metadata import markdown
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.lib.training.behaviour import Direction, directional, invariance, slice_floors
-    from churn_assets.metadata import markdown
 
     contract = platform.contract()
     model = champion_candidate
