@@ -19,7 +19,8 @@ export BENTOML_DO_NOT_TRACK := True
 PORT ?= 3001
 WORKERS ?= 1
 
-.PHONY: help uv install demo test lint format ui mlflow serve loop loop-ui bench clean clean-loop
+.PHONY: help uv install demo test lint format ui mlflow serve loop loop-ui bench clean clean-loop \
+	team-up team-demo team-down team-status team-env
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -76,6 +77,24 @@ loop-ui: install  ## Dagster UI on the loop's instance (http://127.0.0.1:3000)
 
 clean-loop:  ## Delete the loop's state (.churn-loop)
 	rm -rf "$(LOOP_HOME)"
+
+# The team stack: Postgres, an S3 server, the MLflow server, dagster-daemon and the webserver,
+# all under one folder (docs/deployment.md). team-down stops them and keeps the data.
+export CHURN_TEAM_HOME ?= $(CURDIR)/.churn-team
+team-up: install  ## Start the team stack (idempotent) and print its URLs
+	@$(UV) run --frozen python -m churn_assets.team up
+
+team-demo: install  ## Run churn_pipeline on the team stack through the daemon (starts it if needed)
+	@$(UV) run --frozen python -m churn_assets.team demo
+
+team-down:  ## Stop everything team-up started (its data stays in .churn-team)
+	@$(UV) run --frozen python -m churn_assets.team down
+
+team-status:  ## Which services of the team stack run
+	@$(UV) run --frozen python -m churn_assets.team status
+
+team-env:  ## Print the stack's settings as exports: eval "$$(make -s team-env)"
+	@$(UV) run --frozen python -m churn_assets.team env
 
 bench: install  ## Run the benchmarks (about 25 minutes)
 	$(UV) run --frozen python benchmarks/simulator.py

@@ -1,6 +1,8 @@
 """The closed-loop scenario on the real Dagster daemon: a feeder that lands simulated months
 one at a time and lets `dagster-daemon run` do everything else. (Just over 300 lines: one
 script, the feeder, its daemon and the summary it checks; each is read beside the others.)
+With ``--external-daemon`` it plays on a running stack (the team stack: months land in the
+bucket, ``CHURN_DATA_URI=s3://...``) instead of starting its own daemon.
 
     python -m churn_assets.scenario [--customers 5000] [--months 6] [--initial 3]
 
@@ -96,13 +98,16 @@ def scenario_months(
 class Daemon:
     """`dagster-daemon run` in its own process group, stopped on exit."""
 
-    def __init__(self, workspace: Path, log_path: Path):
+    def __init__(self, workspace: Path, log_path: Path, external: bool = False):
         self.command = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w"]
         self.command.append(str(workspace))
         self.log_path = log_path
+        self.external = external  # someone else's daemon: only wait for it, never stop it
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Daemon:
+        if self.external:
+            return self
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
@@ -137,7 +142,7 @@ class Daemon:
 class Feeder:
     """Lands files and watches the instance; everything else is the daemon's."""
 
-    def __init__(self, instance: dg.DagsterInstance, landing: Path, interval: int, timeout: float):
+    def __init__(self, instance: dg.DagsterInstance, landing: Any, interval: int, timeout: float):
         self.instance = instance
         self.landing = landing
         self.quiet = 3 * interval  # every sensor ticks twice after the last run ended
@@ -145,9 +150,14 @@ class Feeder:
         self.phases: list[dict[str, Any]] = []
 
     def land(self, path: Path) -> None:
-        self.landing.mkdir(parents=True, exist_ok=True)
-        path.rename(self.landing / path.name)  # atomic: the sensor never sees half a file
-        log.info("landed %s", path.name)
+        """Atomically, so the sensor never sees half a file: a rename into a local folder, one
+        PUT into a bucket (an object appears whole)."""
+        if self.landing.protocol in ("", "file", "local"):
+            Path(self.landing.path).mkdir(parents=True, exist_ok=True)
+            path.rename(Path(self.landing.path) / path.name)
+        else:
+            (self.landing / path.name).write_bytes(path.read_bytes())
+        log.info("landed %s in %s", path.name, self.landing)
 
     def launch(self, job: str, run_config: dict[str, Any] | None) -> str:
         """Submit a run to the daemon's queue, as the UI does; its run id.
@@ -275,6 +285,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--run-config", default="", help="JSON run config of the first training")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait per phase")
+    parser.add_argument(
+        "--external-daemon",
+        action="store_true",
+        help="use the daemon already serving $DAGSTER_HOME (the team stack's) instead of "
+        "starting one; it must have been started with the loop's sensor settings",
+    )
     args = parser.parse_args(argv)
     shaping = ("customers", "months", "initial", "drift_from", "seed", "run_config")
     # Only the default scenario has known verdicts; other arguments are held to the basics.
@@ -287,7 +303,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             parser.error(f"{var} must be set (make loop sets it)")
     if not (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").is_file():
         parser.error("$DAGSTER_HOME has no dagster.yaml: copy the repository's there")
-    home, landing = settings.churn_home(), Path(os.environ[settings.DATA_URI_ENV_VAR])
+    from upath import UPath
+
+    home, landing = settings.churn_home(), UPath(os.environ[settings.DATA_URI_ENV_VAR])
     if landing.exists() and any(landing.iterdir()):
         parser.error(f"{landing} already has months: the scenario starts from an empty home")
     # The daemon inherits these: sensors every 5 s, a simulated month lands whole (no settle
@@ -304,7 +322,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     with (
         dg.DagsterInstance.get() as instance,
-        Daemon(REPO / "workspace.yaml", home / "daemon.log") as daemon,
+        Daemon(REPO / "workspace.yaml", home / "daemon.log", args.external_daemon) as daemon,
     ):
         daemon.wait_until_live()
         # eager() ignores what landed before the automation sensor's first evaluation, which

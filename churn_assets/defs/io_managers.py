@@ -43,7 +43,8 @@ class _ParquetIOManager(dg.UPathIOManager):
         if not isinstance(obj, pd.DataFrame):
             raise dg.Failure(
                 f"{context.asset_key.to_user_string()}: the table IO manager stores pandas "
-                f"DataFrames, got {type(obj).__name__}; use io_manager_key='artifact_io_manager'"
+                f"DataFrames, got {type(obj).__name__}; use io_manager_key='artifact_io_manager'",
+                allow_retries=False,
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write to a temporary name and rename, so a crash never leaves a truncated table

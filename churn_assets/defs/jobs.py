@@ -4,9 +4,43 @@
 the retraining trigger and the weekly schedule run); the monitoring jobs are launched by its
 sensors and schedules, one month per run; ``rollback_champion`` is an operator action.
 Selections name asset keys, so this module imports no asset code.
+
+Where steps run is configuration, not code: by default each step is a process on the run
+worker's machine (multiprocess executor); with ``CHURN_EXECUTOR=k8s`` each step is its own
+Kubernetes pod (dagster-k8s' ``k8s_job_executor``, resources from the assets' op tags). Either
+way steps share no disk: they exchange data through the IO manager, MLflow and Postgres.
 """
 
+import os
+
 import dagster as dg
+
+from churn_assets.lib import settings
+
+# Runs that write the training graph's storage paths carry this tag with the storage URI as
+# its value; the run queue (dagster.yaml: tag_concurrency_limits) runs one of them at a time
+# per storage, so two retrainings never interleave on the same tables and registry.
+STORAGE_TAG = "churn/storage"
+# Steps that fail for a reason outside the data (a store briefly away, a killed pod) are
+# retried; the assets raise `dg.Failure(allow_retries=False)` for data and configuration
+# errors, which retrying cannot mend.
+STEP_RETRIES = dg.RetryPolicy(
+    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+def _executor() -> tuple[dg.ExecutorDefinition | None, dict]:
+    """The training graph's executor and its run config (two steps at a time on two cores)."""
+    if os.environ.get(settings.EXECUTOR_ENV_VAR, "").lower() == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor, {"execution": {"config": {"max_concurrent": 4}}}
+    # Each step is its own process, so a crashing library cannot take the run down with it.
+    multiprocess = {"max_concurrent": 2, "start_method": {"forkserver": {}}}
+    return None, {"execution": {"config": {"multiprocess": multiprocess}}}
+
+
+_EXECUTOR, _EXECUTION = _executor()
 
 churn_pipeline = dg.define_asset_job(
     "churn_pipeline",
@@ -18,13 +52,10 @@ churn_pipeline = dg.define_asset_job(
     - dg.AssetSelection.assets("champion_rollback")
     - dg.AssetSelection.groups("monitoring"),
     description="Materialize every asset (and run every check) from the current data source.",
-    # Two cores: two steps at a time. Each step is its own process, so a crashing library
-    # cannot take the run down with it.
-    config={
-        "execution": {
-            "config": {"multiprocess": {"max_concurrent": 2, "start_method": {"forkserver": {}}}}
-        }
-    },
+    config=_EXECUTION,
+    executor_def=_EXECUTOR,
+    tags={STORAGE_TAG: settings.storage_uri()},
+    op_retry_policy=STEP_RETRIES,
 )
 
 ingest_batch = dg.define_asset_job(
@@ -48,4 +79,6 @@ rollback_champion = dg.define_asset_job(
     selection=dg.AssetSelection.assets("champion_rollback", "churn_bento"),
     description="Move the `champion` alias back to the previous champion (config: reason) and "
     "rebuild the bento for it.",
+    # It moves the alias and rebuilds the bento that a retraining would also write.
+    tags={STORAGE_TAG: settings.storage_uri()},
 )

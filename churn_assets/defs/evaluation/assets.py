@@ -189,10 +189,16 @@ def model_card(
     champion = champion_candidate
     run_id = champion.mlflow_run_id
     if not run_id:
-        raise dg.Failure("the champion candidate has no MLflow run: nothing to build a card from")
+        raise dg.Failure(
+            "the champion candidate has no MLflow run: nothing to build a card from",
+            allow_retries=False,
+        )
     reports = {"evaluation_report": evaluation_report, "fairness_report": fairness_report}
     if stale := stale_reports(champion.mlflow_model_uri, reports):
-        raise dg.Failure(f"{' and '.join(stale)} measured another model: materialize them again")
+        raise dg.Failure(
+            f"{' and '.join(stale)} measured another model: materialize them again",
+            allow_retries=False,
+        )
     card = build_card(
         model_name=platform.registered_model,
         champion=champion,
@@ -237,7 +243,9 @@ def drift_reference(
 
     run_id = champion_candidate.mlflow_run_id
     if not run_id:
-        raise dg.Failure("the champion candidate has no MLflow run to log its reference to")
+        raise dg.Failure(
+            "the champion candidate has no MLflow run to log its reference to", allow_retries=False
+        )
     contract = platform.contract()
     frame = reference_frame(
         {"train": train_set, "validation": validation_set, "test": test_set},

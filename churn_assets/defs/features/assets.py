@@ -90,7 +90,9 @@ def split_customers(
             seed=config.seed,
         )
     except ValueError as exc:
-        raise dg.Failure(description=f"cannot split the feature table: {exc}") from exc
+        raise dg.Failure(
+            description=f"cannot split the feature table: {exc}", allow_retries=False
+        ) from exc
     for name, frame in parts.items():
         context.log.info(
             f"{name}: {len(frame):,} rows, positive rate {frame[TARGET_COL].mean():.3f}"

@@ -59,7 +59,9 @@ def raw_customers(
     try:
         loaded = load_raw(platform.parsed_uri(), contract.event_time, s3.get_client)
     except SourceError as exc:
-        raise dg.Failure(description=str(exc), metadata={"uri": platform.data_uri}) from exc
+        raise dg.Failure(
+            description=str(exc), metadata={"uri": platform.data_uri}, allow_retries=False
+        ) from exc
     frame = loaded.frame
     if loaded.unparseable_lines:
         context.log.warning(
@@ -126,10 +128,12 @@ def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatfor
         result = validate_frame(raw_customers, contract, source=platform.data_uri)
     except MissingColumnsError as exc:
         raise dg.Failure(
-            description=str(exc), metadata={"missing_columns": dg.MetadataValue.json(exc.missing)}
+            description=str(exc),
+            metadata={"missing_columns": dg.MetadataValue.json(exc.missing)},
+            allow_retries=False,
         ) from exc
     except ContractViolationError as exc:
-        raise dg.Failure(description=str(exc)) from exc
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
     limit = contract.max_rejected_share
     counts, reasons = result.counts(), result.reason_counts()

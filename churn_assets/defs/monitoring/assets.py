@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from churn_assets.defs.resources import Alerts, ChurnPlatform, MlflowTracking, MonitoringSettings
+from churn_assets.lib import settings
 from churn_assets.lib.monitoring.config import MONTH_CHECKS
 
 GROUP = "monitoring"
@@ -39,7 +40,7 @@ def _champion(platform: ChurnPlatform):
     try:
         return load_champion(platform.registered_model, platform.contract())
     except LookupError as exc:
-        raise dg.Failure(str(exc)) from exc
+        raise dg.Failure(str(exc), allow_retries=False) from exc
 
 
 def _reference(context: dg.AssetExecutionContext, champion, train_set):
@@ -71,7 +72,8 @@ def _reference(context: dg.AssetExecutionContext, champion, train_set):
 )
 def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3: S3Resource):
     """One month's file from the landing location, validated by the data contract: the valid
-    rows (quarantined rows, with their reasons, go to CHURN_HOME/quarantine/<month>.parquet).
+    rows (quarantined rows, with their reasons, go to the storage URI's
+    quarantine/<month>.parquet).
     Materialized once per landed file by the `landing_sensor`."""
     from churn_assets.defs.metadata import markdown, preview
     from churn_assets.lib.hashing import frame_hash
@@ -84,22 +86,25 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     if uri.scheme == "sim":
         raise dg.Failure(
             "monthly batches land in a folder or S3 prefix: set CHURN_DATA_URI to one "
-            "(the built-in simulator has no landing location)"
+            "(the built-in simulator has no landing location)",
+            allow_retries=False,
         )
     store = open_store(uri, s3.get_client)
     try:
         file = month_file(store, context.partition_key, context.run.tags.get(FILE_TAG))
     except LookupError as exc:
-        raise dg.Failure(str(exc)) from exc
+        raise dg.Failure(str(exc), allow_retries=False) from exc
     raw = add_snapshot_from_name(
         read_table(store.read_bytes(file), file.name), file.name, contract.event_time
     )
     result = validate_frame(raw, contract, source=file.name)
-    quarantine = platform.home_path / "quarantine" / f"{context.partition_key}.parquet"
+    # In the storage (bucket), not CHURN_HOME: the worker's disk may be a pod's, gone after.
+    quarantine = settings.storage_location("quarantine", f"{context.partition_key}.parquet")
     quarantined = len(result.quarantined)
     if quarantined:
         quarantine.parent.mkdir(parents=True, exist_ok=True)
-        result.quarantined.astype(str).to_parquet(quarantine, index=False)
+        with quarantine.open("wb") as out:
+            result.quarantined.astype(str).to_parquet(out, index=False)
     share = result.rejected_share
     context.log.info(f"{file.name}: {len(result.valid):,} valid rows, {quarantined:,} quarantined")
     yield dg.Output(

@@ -69,7 +69,7 @@ def promotion_decision(
             card_folder=card_folder(platform.reports_dir(), champion_candidate.mlflow_run_id),
         )
     except GateError as exc:
-        raise dg.Failure(str(exc)) from exc
+        raise dg.Failure(str(exc), allow_retries=False) from exc
     decision, name, version = outcome.decision, outcome.name, outcome.version
     context.log.info(
         f"Gate ({decision.mode}): {decision.outcome} — {name} v{version}; {decision.reason}"
@@ -130,13 +130,13 @@ def champion_rollback(
     from churn_assets.lib.registry.promotion import resolve_actor
 
     if not config.reason.strip():
-        raise dg.Failure("a rollback needs a `reason`")
+        raise dg.Failure("a rollback needs a `reason`", allow_retries=False)
     try:
         move = aliases.rollback(
             platform.registered_model, resolve_actor(config.actor), config.reason
         )
     except aliases.RegistryError as exc:
-        raise dg.Failure(str(exc)) from exc
+        raise dg.Failure(str(exc), allow_retries=False) from exc
     context.log.info(f"Rolled back {move.name}: v{move.from_version} -> v{move.to_version}")
     alerts.send(
         "rollback",

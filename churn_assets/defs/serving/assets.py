@@ -27,21 +27,24 @@ def churn_bento(
     train_set,
 ) -> dg.MaterializeResult:
     """The model the registry calls `champion` (plus `challenger` in shadow), imported into the
-    BentoML model store under CHURN_HOME and built into the bento `churn_service:v<version>`
-    that `make serve` runs. Follows the champion: rebuilt after a promotion or a rollback."""
+    BentoML model store under CHURN_HOME, built into the bento `churn_service:v<version>`
+    that `make serve` runs, and exported to <CHURN_STORAGE_URI>/bentos/ for serving hosts
+    (`python -m churn_assets.lib.serving.bento_store import`). Follows the champion: rebuilt
+    after a promotion or a rollback."""
     from churn_assets.lib.serving import packaging
 
     try:
-        meta, build = packaging.package_champion(
+        meta, build, published = packaging.package_champion(
             platform.home_path,
             platform.registered_model,
             platform.contract(),
             train_set,
             config,
             log=context.log.info,
+            publish_to=settings.storage_location("bentos"),
         )
     except packaging.PackagingError as exc:
-        raise dg.Failure(str(exc)) from exc
+        raise dg.Failure(str(exc), allow_retries=False) from exc
     bentoml_home = settings.bentoml_home(platform.home_path)
     context.log.info(f"Built {build.bento_tag} with model {build.model_tag}")
     return dg.MaterializeResult(
@@ -56,6 +59,8 @@ def churn_bento(
             "bento_size_mb": round(build.bento_size_bytes / 1e6, 2),
             "model_size_mb": round(build.model_size_bytes / 1e6, 2),
             "bento_path": dg.MetadataValue.path(build.bento_path),
+            # The archive a serving host imports: no disk of this step's machine needed.
+            "bento_archive": dg.MetadataValue.path(str(published)),
             "serve": dg.MetadataValue.md(
                 f"```\nBENTOML_HOME={bentoml_home} bentoml serve {build.bento_tag}\n```\n"
                 "or `make serve`"

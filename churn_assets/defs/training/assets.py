@@ -1,10 +1,12 @@
 """Training: one tuned model per family (Optuna, tracked in MLflow) and the champion candidate."""
 
+import os
 from typing import Literal
 
 import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
+from churn_assets.lib import settings
 from churn_assets.lib.training.families import FAMILIES, Family, spec
 from churn_assets.lib.training.policy import ChampionPolicy, TuningPolicy
 
@@ -19,7 +21,23 @@ class TuningConfig(dg.Config, TuningPolicy):
     timeout_s: float | None = None
     cv_folds: int | None = None
     threads: int = 1
-    storage_url: str = ""  # Optuna RDB URL (e.g. postgresql://...); empty: journal file
+    # Optuna RDB URL (postgresql+psycopg2://...); empty: $CHURN_OPTUNA_STORAGE, else a
+    # journal file under CHURN_HOME (one machine only).
+    storage_url: str = ""
+
+
+# Per-step pod resources when steps run as Kubernetes pods (CHURN_EXECUTOR=k8s): a search
+# keeps its threads busy and holds the training matrix plus a model per CV fold.
+TUNING_POD = {
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {
+                "requests": {"cpu": "2", "memory": "4Gi"},
+                "limits": {"memory": "8Gi"},
+            }
+        }
+    }
+}
 
 
 def _mlflow_link(link: str) -> dg.MetadataValue:
@@ -34,6 +52,7 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
         io_manager_key="artifact_io_manager",
         kinds={"optuna", "mlflow", *spec(family).kinds},
         code_version="1",
+        op_tags=TUNING_POD,
         description=(
             f"The best {family} configuration found by an Optuna study (TPE, seeded; median "
             "pruning over CV folds; early stopping for boosters), refitted on all training "
@@ -69,7 +88,8 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 contract,
                 budget,
                 home=platform.home_path,
-                storage_url=config.storage_url,
+                storage_url=config.storage_url
+                or os.environ.get(settings.OPTUNA_STORAGE_ENV_VAR, ""),
                 seed=config.seed,
             )
             tags = {"family": family, "optuna.study": job.study_name, "contract": contract.name}
@@ -78,7 +98,7 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                     job, contract, run.info.run_id, mlflow.experiment_id(), context.log.info
                 )
         except TrainingDataError as exc:
-            raise dg.Failure(description=str(exc)) from exc
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         result = tuned.result
         link = mlflow.run_url(run.info.run_id)
         context.log.info(f"{family}: best CV ROC-AUC {result.best_cv_auc:.4f}; MLflow: {link}")

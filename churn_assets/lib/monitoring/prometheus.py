@@ -24,7 +24,7 @@ from typing import Literal
 from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from churn_assets.lib.settings import churn_home
+from churn_assets.lib.settings import PROMETHEUS_DIR_ENV_VAR, churn_home
 
 # The classic (pre-UTF-8) name rules: every Prometheus, Grafana and node_exporter version accepts
 # them without the quoted-name syntax.
@@ -90,7 +90,9 @@ class Sample:
 def default_textfile_path(
     name: str = DEFAULT_TEXTFILE_NAME, home: str | os.PathLike[str] | None = None
 ) -> Path:
-    """Where monitoring writes its textfile: ``$CHURN_HOME/monitoring/prometheus/<name>``.
+    """Where monitoring writes its textfile: ``$CHURN_PROMETHEUS_DIR/<name>`` if set (the
+    directory node_exporter's textfile collector reads, e.g. a volume it shares with the run
+    workers), else ``$CHURN_HOME/monitoring/prometheus/<name>``.
 
     Args:
         name: File name; it must end in ``.prom`` or the textfile collector ignores it.
@@ -99,7 +101,8 @@ def default_textfile_path(
     Returns:
         The path (its folder is created on demand).
     """
-    folder = churn_home(home) / TEXTFILE_SUBDIR
+    configured = os.environ.get(PROMETHEUS_DIR_ENV_VAR)
+    folder = Path(configured) if configured else churn_home(home) / TEXTFILE_SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
 

@@ -109,7 +109,7 @@ def _save_model(bundle: Path, meta: ServingMeta) -> str:
     return model_tag
 
 
-def _save_and_build(bundle: Path) -> BentoBuild:
+def _save_and_build(bundle: Path, export: Path | None = None) -> BentoBuild:
     """Runs in the child process, with BENTOML_HOME set before bentoml is imported."""
     import bentoml
     from bentoml.exceptions import NotFound
@@ -130,6 +130,8 @@ def _save_and_build(bundle: Path) -> BentoBuild:
             labels={"champion_version": meta.champion.version},
             build_ctx=str(REPO_ROOT),
         )
+    if export is not None:  # one archive a serving host imports (`bentoml import`)
+        bentoml.bentos.export_bento(bento.tag, str(export))
     stored = bentoml.models.get(model_tag)
     return BentoBuild(
         model_tag=str(stored.tag),
@@ -145,10 +147,11 @@ def _save_and_build(bundle: Path) -> BentoBuild:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Save a serving bundle and build the bento.")
     parser.add_argument("bundle", type=Path, help="folder written by export_bundle")
+    parser.add_argument("--export", type=Path, help="also export the bento to this .bento file")
     args = parser.parse_args(argv)
     if "BENTOML_HOME" not in os.environ:
         parser.error("set BENTOML_HOME (the platform uses $CHURN_HOME/bentoml)")
-    result = _save_and_build(args.bundle)
+    result = _save_and_build(args.bundle, args.export)
     sys.stdout.write(json.dumps(result.__dict__) + "\n")
 
 

@@ -47,9 +47,16 @@ def package_champion(
     background: pd.DataFrame,
     policy: BentoPolicy | None = None,
     log: Callable[[str], Any] | None = None,
-) -> tuple[ServingMeta, BentoBuild]:
+    publish_to: Any = None,
+) -> tuple[ServingMeta, BentoBuild, str | None]:
     """The bento of the current ``@champion``: :func:`export_bundle` into a temporary folder,
     then :func:`build_bento` from it (arguments as there; ``log`` hears of each step).
+
+    Args:
+        publish_to: a folder (``UPath``: local or ``s3://``) the built bento is exported to
+            as one archive, with ``latest.json`` naming it, so a serving host that shares no
+            disk with this one imports it (:mod:`churn_assets.lib.serving.bento_store`).
+            Returns the archive's URI third (None when not published).
 
     Raises:
         PackagingError: when there is nothing to serve, a share is outside [0, 1], or the
@@ -62,8 +69,16 @@ def package_champion(
         meta = export_bundle(folder, model_name, contract, background, policy)
         if log is not None:
             log(f"Building bento {meta.bento_version} (BentoML runs in a subprocess)")
-        build = build_bento(folder, home)
-    return meta, build
+        archive = Path(folder) / "bento.bento" if publish_to is not None else None
+        build = build_bento(folder, home, export=archive)
+        uri = None
+        if archive is not None:
+            from churn_assets.lib.serving.bento_store import publish
+
+            uri = publish(archive, publish_to, build)
+            if log is not None:
+                log(f"Exported {build.bento_tag} to {uri}")
+    return meta, build, uri
 
 
 def export_bundle(
@@ -138,8 +153,16 @@ def bentoml_env(home: Path) -> dict[str, str]:
     return env
 
 
-def build_bento(bundle: str | os.PathLike[str], home: Path, timeout: float = 600) -> BentoBuild:
+def build_bento(
+    bundle: str | os.PathLike[str],
+    home: Path,
+    timeout: float = 600,
+    export: Path | None = None,
+) -> BentoBuild:
     """Save ``bundle`` as a BentoML model and build the bento, in a child process.
+
+    Args:
+        export: also write the built bento as one archive there (``bentoml export``).
 
     Raises:
         PackagingError: with BentoML's output when the build fails.
@@ -149,6 +172,7 @@ def build_bento(bundle: str | os.PathLike[str], home: Path, timeout: float = 600
         "-m",
         "churn_assets.lib.serving.bento_build",
         str(Path(bundle).resolve()),
+        *(("--export", str(export)) if export is not None else ()),
     ]
     done = subprocess.run(
         command,

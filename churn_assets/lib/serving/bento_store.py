@@ -1,0 +1,117 @@
+"""Built bentos in the storage (a bucket), so the serving host needs no disk of the builder's.
+
+The ``churn_bento`` step exports each bento as one archive (``bentoml export``) to
+``<CHURN_STORAGE_URI>/bentos/<name>-<version>.bento`` and points ``latest.json`` at it. A
+serving host (a VM, a CI job that containerizes, a pod's init step) then runs::
+
+    python -m churn_assets.lib.serving.bento_store import            # the latest
+    python -m churn_assets.lib.serving.bento_store import --uri s3://.../churn_service-v3.bento
+
+which downloads the archive and imports it into that host's ``BENTOML_HOME`` (``bentoml
+import``), after which ``bentoml serve churn_service:<version>`` or ``bentoml containerize``
+work as on the builder. Download and upload go through fsspec, so any store the IO manager
+reaches works, with no BentoML storage extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+LATEST = "latest.json"
+
+
+class BentoStoreError(RuntimeError):
+    """Nothing to import (no bento published yet, or the archive is missing)."""
+
+
+def publish(archive: Path, folder: Any, build: Any) -> str:
+    """Upload ``archive`` (of ``build``) into ``folder`` and point ``latest.json`` at it; its URI.
+
+    The archive is written before the pointer, so a reader never finds a pointer to a
+    missing archive.
+    """
+    name, version = build.bento_tag.split(":", 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}-{version}.bento"
+    with archive.open("rb") as source, target.open("wb") as out:
+        while chunk := source.read(8 << 20):
+            out.write(chunk)
+    pointer = {
+        "bento_tag": build.bento_tag,
+        "uri": str(target),
+        "champion_version": build.champion_version,
+        "shadow_version": build.shadow_version,
+        "size_bytes": archive.stat().st_size,
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    (folder / LATEST).write_text(json.dumps(pointer, indent=2))
+    return str(target)
+
+
+def latest(folder: Any) -> dict[str, Any]:
+    """The pointer of the newest published bento.
+
+    Raises:
+        BentoStoreError: when nothing was published to ``folder``.
+    """
+    pointer = folder / LATEST
+    if not pointer.exists():
+        raise BentoStoreError(
+            f"no bento published under {folder}: materialize churn_bento (with the same "
+            "CHURN_STORAGE_URI) first"
+        )
+    return json.loads(pointer.read_text())
+
+
+def fetch(uri: str) -> str:
+    """Import the archive at ``uri`` into this process's ``BENTOML_HOME``; the bento tag.
+
+    Run it in a process whose ``BENTOML_HOME`` is set before BentoML is imported (the CLI
+    below is such a process).
+    """
+    import bentoml
+    from upath import UPath
+
+    source = UPath(uri)
+    if not source.exists():
+        raise BentoStoreError(f"{uri} does not exist (was it published from another storage?)")
+    with tempfile.TemporaryDirectory(prefix="churn-bento-") as folder:
+        local = Path(folder) / source.name
+        with source.open("rb") as src, local.open("wb") as out:
+            while chunk := src.read(8 << 20):
+                out.write(chunk)
+        bento = bentoml.bentos.import_bento(str(local))
+    return str(bento.tag)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from churn_assets.lib import settings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m churn_assets.lib.serving.bento_store", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("command", choices=["import", "latest"])
+    parser.add_argument("--uri", help="an archive's URI; default: the latest published one")
+    args = parser.parse_args(argv)
+    folder = settings.storage_location("bentos")
+    try:
+        if args.command == "latest":
+            sys.stdout.write(json.dumps(latest(folder)) + "\n")
+            return
+        if "BENTOML_HOME" not in os.environ:
+            parser.error("set BENTOML_HOME: the store the bento is imported into")
+        tag = fetch(args.uri or latest(folder)["uri"])
+    except BentoStoreError as exc:
+        parser.exit(1, f"error: {exc}\n")
+    sys.stdout.write(json.dumps({"bento_tag": tag}) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""``python -m churn_assets.team up|down|status|env|demo`` (``make team-up`` and friends).
+
+The stack's folder is ``$CHURN_TEAM_HOME`` (default ``.churn-team``); ``demo`` starts the
+stack if needed, queues ``churn_pipeline`` for the daemon, follows it, and shows where the
+results are: the champion in the MLflow server's registry, runs and events in Postgres,
+tables and the bento in the bucket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from churn_assets.team.stack import DEFAULT_ROOT, TeamStack, say
+
+log = logging.getLogger("churn_assets.team")
+
+
+def _stack() -> TeamStack:
+    return TeamStack(Path(os.environ.get("CHURN_TEAM_HOME") or DEFAULT_ROOT))
+
+
+def _print_urls(urls: dict[str, str]) -> None:
+    width = max(map(len, urls))
+    for name, url in urls.items():
+        say(f"  {name:<{width}}  {url}")
+
+
+def up() -> None:
+    stack = _stack()
+    started = time.monotonic()
+    urls = stack.up()
+    say(f"Team stack up in {time.monotonic() - started:.0f} s:")
+    _print_urls(urls)
+    say('Use it from a shell: eval "$(make -s team-env)"; stop it: make team-down')
+
+
+def down() -> None:
+    stopped = _stack().down()
+    say("Stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+def status() -> None:
+    for name, running in _stack().status().items():
+        say(f"  {name:<18} {'running' if running else 'stopped'}")
+
+
+def env() -> None:
+    for name, value in _stack().env().items():
+        say(f"export {name}={shlex.quote(value)}")
+
+
+def demo() -> None:
+    import dagster as dg
+
+    from churn_assets.team import report, runs
+
+    stack = _stack()
+    urls = stack.up()
+    environment = stack.process_env()
+    os.environ.update(stack.env())  # this process reads the instance and the registry too
+    started = time.monotonic()
+    run_id = runs.launch("churn_pipeline", environment)
+    say(f"Queued churn_pipeline (run {run_id}); the daemon runs it. Follow it in the UI:")
+    say(f"  {urls['Dagster UI']}/runs/{run_id}")
+    with dg.DagsterInstance.get() as instance:
+        runs.wait(instance, run_id)
+        summary = report.summary(stack, instance, run_id)
+    say(f"\nchurn_pipeline succeeded in {time.monotonic() - started:.0f} s on the team stack.")
+    report.print_summary(summary)
+    _print_urls(urls)
+
+
+COMMANDS = {"up": up, "down": down, "status": status, "env": env, "demo": demo}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m churn_assets.team", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    args = parser.parse_args(argv)
+    # Our progress lines only; libraries (alembic, pgserver, botocore) stay at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("churn_assets.team").setLevel(logging.INFO)
+    COMMANDS[args.command]()
+
+
+if __name__ == "__main__":
+    main()

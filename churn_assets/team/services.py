@@ -1,0 +1,158 @@
+"""Long-running processes of the team stack: started detached, found again by pid file, stopped.
+
+Each service runs in its own session (process group), writes its output to ``<logs>/<name>.log``
+and its pid to ``<run>/<name>.pid``, so ``team up`` can return while they keep running and a
+later ``team down`` (another process) stops exactly what was started. A service counts as up
+when its pid is alive and its health check answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(RuntimeError):
+    """A service did not come up (the message names its log)."""
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """Whether ``url`` answers 2xx (health endpoints)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (tests run stacks side by side)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not alive for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass
+class Service:
+    """One detached process of the stack."""
+
+    name: str
+    command: Sequence[str]
+    env: dict[str, str]
+    run_dir: Path
+    log_dir: Path
+    healthy: Callable[[], bool]
+    cwd: Path | None = None
+    start_timeout: float = 180.0
+    _process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """The pid of the running service, or None (a stale pid file is removed)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _alive(pid):
+            return pid
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self) -> bool:
+        """Start unless running, then wait until healthy; whether it was started now.
+
+        Raises:
+            ServiceError: when the process exits or stays unhealthy past ``start_timeout``.
+        """
+        if self.running():
+            self.wait_healthy()
+            return False
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as out:
+            self._process = subprocess.Popen(
+                list(self.command),
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: stopped as one
+            )
+        self.pid_file.write_text(str(self._process.pid))
+        log.info("%s started (pid %s), log %s", self.name, self._process.pid, self.log_file)
+        self.wait_healthy()
+        return True
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while not self.healthy():
+            if not self.running():
+                raise ServiceError(f"{self.name} exited while starting; see {self.log_file}")
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"{self.name} not healthy after {self.start_timeout:.0f} s; see {self.log_file}"
+                )
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """SIGTERM the process group, SIGKILL after ``timeout``; whether it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(0.2)
+        if _alive(pid):
+            log.warning("%s did not stop in %.0f s: killing it", self.name, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        self._reap()
+        self.pid_file.unlink(missing_ok=True)
+        log.info("%s stopped", self.name)
+        return True
+
+    def _reap(self) -> None:
+        if self._process is not None:
+            self._process.poll()

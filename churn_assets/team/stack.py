@@ -1,0 +1,307 @@
+"""The team stack on one machine, from the project's own packages: no root, no Docker.
+
+=================  ====================================================  ==================
+service            what it is                                            production stand-in
+=================  ====================================================  ==================
+postgres           Postgres 16 (``pgserver``): databases dagster,        managed Postgres
+                   mlflow, optuna
+s3                 ``rclone serve s3`` on ``<root>/s3`` (an S3 API;       S3 / GCS / MinIO
+                   buckets are folders, so data survives a restart)
+mlflow             ``mlflow server`` on Postgres, artifacts proxied to   the same, on a host
+                   ``s3://<bucket>/mlflow``
+dagster-daemon     queue, sensors, schedules, run monitoring on the      the Helm chart's
+                   Postgres instance (``deploy/team/dagster.yaml``)      daemon
+dagster-webserver  the UI on the same instance                           the chart's webserver
+=================  ====================================================  ==================
+
+Everything lives under one folder (default ``.churn-team``): the Postgres data, the bucket, the
+logs and pid files, and the scratch ``CHURN_HOME`` of the processes the daemon starts. Steps
+exchange data only through Postgres, the bucket and the MLflow server (:meth:`TeamStack.env`
+is the whole configuration), which is what lets them run on other machines; the same variables
+with real hostnames are the production set-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from churn_assets.lib import settings
+from churn_assets.team import postgres
+from churn_assets.team.services import Service, http_ok
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+TEAM_DAGSTER_YAML = REPO / "deploy" / "team" / "dagster.yaml"
+WORKSPACE = REPO / "workspace.yaml"
+DEFAULT_ROOT = ".churn-team"
+DATABASES = ("dagster", "mlflow", "optuna")
+# Local only: the S3 server accepts this one key pair.
+ACCESS_KEY, SECRET_KEY = "churn-team", "churn-team-secret"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Loopback ports of the stack (``CHURN_TEAM_<NAME>_PORT`` overrides each)."""
+
+    s3: int = 9900
+    mlflow: int = 5500
+    ui: int = 3300
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        def port(name: str, default: int) -> int:
+            return int(os.environ.get(f"CHURN_TEAM_{name.upper()}_PORT") or default)
+
+        return cls(port("s3", cls.s3), port("mlflow", cls.mlflow), port("ui", cls.ui))
+
+
+def say(line: str = "") -> None:
+    """One line for the person at the terminal (progress goes to the log instead)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _bin(name: str) -> str:
+    """A console script of this environment (the stack runs the locked versions)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+@dataclass
+class TeamStack:
+    """The stack rooted at ``root`` (see the module docstring)."""
+
+    root: Path = field(default_factory=lambda: Path(DEFAULT_ROOT))
+    ports: Ports = field(default_factory=Ports.from_env)
+    bucket: str = "churn"
+    data_uri: str = ""  # CHURN_DATA_URI for runs; empty: the caller's, else the simulator
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. CHURN_ALERT_WEBHOOK_URL
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).expanduser().resolve()
+
+    # -- layout -------------------------------------------------------------------------
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch CHURN_HOME of the processes the daemon starts (never read across steps)."""
+        return self.root / "work"
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.s3}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.mlflow}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.ui}"
+
+    @property
+    def storage_uri(self) -> str:
+        return f"s3://{self.bucket}/storage"
+
+    def postgres(self) -> postgres.Postgres:
+        """The running Postgres (started if needed)."""
+        return postgres.start(self.root / "postgres", keep_running=True)
+
+    # -- configuration -------------------------------------------------------------------
+    def s3_env(self) -> dict[str, str]:
+        """What a boto3 / s3fs client needs to reach the bucket."""
+        return {
+            "AWS_ENDPOINT_URL": self.s3_url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": "us-east-1",
+            # botocore >= 1.36 checksums every request and response by default; rclone's S3
+            # server (like several S3-compatible stores) does not compute them. AWS accepts
+            # these settings too.
+            "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+            "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+        }
+
+    def env(self, pg: postgres.Postgres | None = None) -> dict[str, str]:
+        """The platform's whole configuration for a process that uses this stack."""
+        pg = pg or self.postgres()
+        env = {
+            "DAGSTER_HOME": str(self.dagster_home),
+            "DAGSTER_POSTGRES_URL": pg.url("dagster"),
+            "CHURN_BUCKET": self.bucket,
+            settings.STORAGE_URI_ENV_VAR: self.storage_uri,
+            settings.OPTUNA_STORAGE_ENV_VAR: pg.url("optuna"),
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            settings.HOME_ENV_VAR: str(self.work_dir),
+            "BENTOML_HOME": str(self.work_dir / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "True",
+            settings.PROMETHEUS_DIR_ENV_VAR: str(self.root / "prometheus"),
+            **self.s3_env(),
+        }
+        data_uri = self.data_uri or os.environ.get(settings.DATA_URI_ENV_VAR, "")
+        if data_uri:
+            env[settings.DATA_URI_ENV_VAR] = data_uri
+        return {**env, **self.extra_env}
+
+    def process_env(self, pg: postgres.Postgres | None = None) -> dict[str, str]:
+        """The current environment with the stack's configuration on top."""
+        return {**os.environ, **self.env(pg)}
+
+    # -- services ------------------------------------------------------------------------
+    def services(self, pg: postgres.Postgres) -> list[Service]:
+        """The stack's processes, in start order."""
+        env = self.process_env(pg)
+        common = {"env": env, "run_dir": self.root / "run", "log_dir": self.root / "logs"}
+        mlflow_env = {**env, "MLFLOW_S3_ENDPOINT_URL": self.s3_url}
+        return [
+            Service(
+                "s3",
+                [
+                    _bin("rclone"), "serve", "s3", str(self.root / "s3"),
+                    "--addr", f"127.0.0.1:{self.ports.s3}",
+                    "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
+                    "--etag-hash", "MD5",
+                    "--config", "/dev/null",  # no user rclone.conf: only this folder is served
+                ],
+                healthy=lambda: _listening(self.ports.s3),
+                start_timeout=30,
+                **common,
+            ),
+            Service(
+                "mlflow",
+                [
+                    _bin("mlflow"), "server",
+                    "--backend-store-uri", pg.url("mlflow"),
+                    "--artifacts-destination", f"s3://{self.bucket}/mlflow",
+                    "--serve-artifacts",
+                    "--host", "127.0.0.1", "--port", str(self.ports.mlflow),
+                    "--workers", "2",
+                ],
+                healthy=lambda: http_ok(f"{self.mlflow_url}/health"),
+                # Its first start on an empty database runs the schema migrations (~1 min).
+                start_timeout=300,
+                **{**common, "env": mlflow_env},
+            ),
+            Service(
+                "dagster-daemon",
+                [_bin("dagster-daemon"), "run", "-w", str(WORKSPACE)],
+                healthy=lambda: self._daemon_live(env),
+                cwd=REPO,
+                start_timeout=240,
+                **common,
+            ),
+            Service(
+                "dagster-webserver",
+                [
+                    _bin("dagster-webserver"), "-w", str(WORKSPACE),
+                    "-h", "127.0.0.1", "-p", str(self.ports.ui),
+                ],
+                healthy=lambda: http_ok(f"{self.ui_url}/server_info"),
+                cwd=REPO,
+                start_timeout=240,
+                **common,
+            ),
+        ]  # fmt: skip
+
+    @staticmethod
+    def _daemon_live(env: dict[str, str]) -> bool:
+        check = [_bin("dagster-daemon"), "liveness-check"]
+        ok = subprocess.run(check, env=env, capture_output=True, check=False).returncode == 0
+        if not ok:
+            time.sleep(2)  # the check starts a Python process: do not spin on it
+        return ok
+
+    def up(self) -> dict[str, str]:
+        """Start whatever is not running (idempotent); the URLs."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        pg = self.postgres()
+        for name in DATABASES:
+            pg.create_database(name)
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(TEAM_DAGSTER_YAML, self.dagster_home / "dagster.yaml")
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        services = self.services(pg)
+        services[0].start()
+        self.ensure_bucket()
+        for service in services[1:]:
+            service.start()
+        return self.urls(pg)
+
+    def ensure_bucket(self) -> None:
+        import boto3
+        from botocore.exceptions import ClientError
+
+        client = boto3.client("s3", **_boto_kwargs(self.s3_env()))
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            client.create_bucket(Bucket=self.bucket)
+            log.info("created bucket %s", self.bucket)
+
+    def down(self) -> list[str]:
+        """Stop everything this stack started (data stays under ``root``); what was stopped."""
+        stopped = []
+        probe = _offline_services(self)
+        for service in reversed(probe):
+            if service.stop():
+                stopped.append(service.name)
+        if postgres.stop(self.root / "postgres"):
+            stopped.append("postgres")
+        return stopped
+
+    def status(self) -> dict[str, bool]:
+        """Which services run."""
+        state = {s.name: s.running() for s in _offline_services(self)}
+        info = (self.root / "postgres" / "postmaster.pid").exists()
+        return {"postgres": info and _postgres_running(self.root / "postgres"), **state}
+
+    def urls(self, pg: postgres.Postgres) -> dict[str, str]:
+        return {
+            "Dagster UI": self.ui_url,
+            "MLflow UI": self.mlflow_url,
+            "S3 endpoint": f"{self.s3_url} (bucket {self.bucket}, key {ACCESS_KEY})",
+            "Postgres": pg.url("<dagster|mlflow|optuna>"),
+            "Folder": str(self.root),
+        }
+
+
+def _boto_kwargs(env: dict[str, str]) -> dict[str, str]:
+    return {
+        "endpoint_url": env["AWS_ENDPOINT_URL"],
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+        "region_name": env["AWS_REGION"],
+    }
+
+
+def _offline_services(stack: TeamStack) -> list[Service]:
+    """The services with their pid files, without starting Postgres to build their commands."""
+    names = ["s3", "mlflow", "dagster-daemon", "dagster-webserver"]
+    return [
+        Service(n, [], {}, stack.root / "run", stack.root / "logs", healthy=lambda: True)
+        for n in names
+    ]
+
+
+def _postgres_running(data_dir: Path) -> bool:
+    from pgserver.postgres_server import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir)
+    return info is not None and info.is_running()

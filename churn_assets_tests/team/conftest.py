@@ -1,0 +1,46 @@
+"""One team stack for the team tests: embedded Postgres, an S3 server, the MLflow server, the
+Dagster daemon and webserver, on free ports under a temporary folder, stopped at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from churn_assets.team.services import free_port
+from churn_assets.team.stack import Ports, TeamStack
+from churn_assets_tests.lib.notify.helpers import Webhook
+
+# Small enough that a whole churn_pipeline run takes a few minutes on two cores.
+DATA_URI = "sim://?customers=3000&months=3"
+FAST_TUNING = {"n_trials": 2, "timeout_s": 30, "cv_folds": 2}
+
+
+@pytest.fixture(scope="session")
+def team_webhook() -> Iterator[Webhook]:
+    """Where the stack's daemon sends alerts (a real local webhook receiver)."""
+    server = Webhook()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def team_stack(
+    tmp_path_factory: pytest.TempPathFactory, team_webhook: Webhook
+) -> Iterator[TeamStack]:
+    # A short root: Postgres' Unix socket path must stay under 107 characters.
+    root = Path(tmp_path_factory.mktemp("team", numbered=True))
+    stack = TeamStack(
+        root,
+        Ports(s3=free_port(), mlflow=free_port(), ui=free_port()),
+        data_uri=DATA_URI,
+        extra_env={"CHURN_ALERT_WEBHOOK_URL": team_webhook.url, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stopped = stack.down()
+        assert "postgres" in stopped, "the stack's Postgres was not running at the end"
+        assert not any(stack.status().values()), stack.status()

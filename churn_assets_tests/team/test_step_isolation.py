@@ -1,0 +1,95 @@
+"""Every step of the training graph on its own "machine": its own process, its own empty working
+directory, CHURN_HOME, BENTOML_HOME and DAGSTER_HOME, sharing only Postgres, the bucket and the
+MLflow server. This is how `k8s_job_executor` runs each step in its own pod; a step that read
+another step's local files would fail here.
+
+At the end a fresh "serving host" imports the bento from the bucket and serves it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from churn_assets.team.report import summary
+from churn_assets.team.stack import TEAM_DAGSTER_YAML, TeamStack
+from churn_assets_tests.team.conftest import DATA_URI, FAST_TUNING
+
+pytestmark = pytest.mark.timeout(1800)
+
+
+def training_steps() -> list[list[str]]:
+    """The asset keys of each step of churn_pipeline, in dependency order (one entry per
+    executable op; the observable source is left out, it is not materialized)."""
+    from churn_assets.definitions import defs
+
+    definitions = defs()
+    selected = definitions.resolve_job_def("churn_pipeline").asset_layer.selected_asset_keys
+    graph = definitions.resolve_asset_graph()
+    steps, seen = [], []
+    for key in graph.toposorted_asset_keys:
+        node = graph.assets_def_for_key(key)
+        if key not in selected or node in seen or getattr(node, "is_observable", False):
+            continue
+        seen.append(node)
+        steps.append([k.to_user_string() for k in node.keys if k in selected])
+    return steps
+
+
+def machine(root: Path, name: str, stack_env: dict[str, str]) -> tuple[Path, dict[str, str]]:
+    """A fresh 'machine' for one step: an empty folder holding its cwd and private homes."""
+    box = root / name
+    for sub in ("cwd", "home", "dagster"):
+        (box / sub).mkdir(parents=True)
+    shutil.copy(TEAM_DAGSTER_YAML, box / "dagster" / "dagster.yaml")
+    env = {
+        **stack_env,
+        "CHURN_HOME": str(box / "home"),
+        "BENTOML_HOME": str(box / "home" / "bentoml"),
+        "DAGSTER_HOME": str(box / "dagster"),
+        "CHURN_DATA_URI": DATA_URI,
+        "OMP_NUM_THREADS": "1",
+    }
+    return box / "cwd", env
+
+
+def test_each_step_in_its_own_process_and_folder(team_stack: TeamStack, tmp_path: Path) -> None:
+    stack_env = team_stack.process_env()
+    steps = training_steps()
+    assert len(steps) >= 15, steps
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    for index, keys in enumerate(steps):
+        cwd, env = machine(tmp_path, f"step{index:02d}", stack_env)
+        config = {"ops": {k: {"config": FAST_TUNING} for k in keys if k.startswith("tuned_")}}
+        command = [dagster, "asset", "materialize", "-m", "churn_assets.definitions"]
+        command += ["--select", ",".join(keys), "--config-json", json.dumps(config)]
+        done = subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
+        )
+        assert done.returncode == 0, (
+            f"step {keys} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+        )
+
+    os.environ.update(team_stack.env())
+    with dg.DagsterInstance.get() as instance:
+        # Runs and their events are in Postgres: one run per step, all successful.
+        records = instance.get_run_records()
+        assert len(records) >= len(steps)
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
+        bento = instance.get_latest_materialization_event(dg.AssetKey("churn_bento"))
+        result = summary(team_stack, instance, bento.run_id)
+    assert result["champion"].startswith("churn-model v")
+    assert result["postgres_events_of_run"] > 0
+    assert result["bucket_tables"] >= 6  # raw, validated, quarantined, features, splits
+    assert len(result["bucket_bentos"]) == 1
+    # The artifacts went through the MLflow server into the bucket, not to a local folder.
+    assert result["mlflow_artifacts"] > 0
+    for index in range(len(steps)):
+        assert not (tmp_path / f"step{index:02d}" / "home" / "mlflow").exists()
