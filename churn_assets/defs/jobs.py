@@ -17,10 +17,12 @@ import dagster as dg
 
 from churn_assets.lib import settings
 
-# Runs that write the training graph's storage paths carry this tag with the storage URI as
-# its value; the run queue (dagster.yaml: tag_concurrency_limits) runs one of them at a time
-# per storage, so two retrainings never interleave on the same tables and registry.
-STORAGE_TAG = "churn/storage"
+# Runs that write the training graph's tables, registry aliases and bento carry this tag; the
+# run queue (dagster.yaml: tag_concurrency_limits) runs one of them at a time per instance, so
+# two retrainings never interleave on the same storage paths. (A constant, not the storage
+# URI: tags are fixed when the definitions load, and one instance serves one platform.)
+WRITES_TAG = "churn/writes"
+TRAINING_GRAPH = {WRITES_TAG: "training-graph"}
 # Steps that fail for a reason outside the data (a store briefly away, a killed pod) are
 # retried; the assets raise `dg.Failure(allow_retries=False)` for data and configuration
 # errors, which retrying cannot mend.
@@ -54,7 +56,7 @@ churn_pipeline = dg.define_asset_job(
     description="Materialize every asset (and run every check) from the current data source.",
     config=_EXECUTION,
     executor_def=_EXECUTOR,
-    tags={STORAGE_TAG: settings.storage_uri()},
+    tags=TRAINING_GRAPH,
     op_retry_policy=STEP_RETRIES,
 )
 
@@ -80,5 +82,5 @@ rollback_champion = dg.define_asset_job(
     description="Move the `champion` alias back to the previous champion (config: reason) and "
     "rebuild the bento for it.",
     # It moves the alias and rebuilds the bento that a retraining would also write.
-    tags={STORAGE_TAG: settings.storage_uri()},
+    tags=TRAINING_GRAPH,
 )

@@ -55,18 +55,38 @@ def _init_lock(home: Path) -> Iterator[None]:
 
 
 def setup(tracking_uri: str, experiment: str, home: Path) -> str:
-    """Point MLflow at the store and return the experiment id (created if missing)."""
+    """Point MLflow at the store and return the experiment id (created if missing).
+
+    A local store is initialised under a file lock in ``home`` (parallel steps would race on
+    the SQLite schema). A tracking server needs nothing on this machine's disk: two steps
+    creating the experiment at once is settled by the server (the loser reads the winner's).
+    """
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
+    if tracking_uri.startswith(_REMOTE):
+        return _get_or_create(experiment, None)
     with _init_lock(home):
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is not None:
-            return found.experiment_id
-        location = None
-        if not tracking_uri.startswith(("http://", "https://", "databricks")):
-            location = (home / "mlflow" / "artifacts").resolve().as_uri()
+        location = (home / "mlflow" / "artifacts").resolve().as_uri()
+        return _get_or_create(experiment, location)
+
+
+_REMOTE = ("http://", "https://", "databricks")
+
+
+def _get_or_create(experiment: str, location: str | None) -> str:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    try:
         return mlflow.create_experiment(experiment, artifact_location=location)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return mlflow.get_experiment_by_name(experiment).experiment_id
 
 
 def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import requests
 
 from churn_assets.team.report import summary
 from churn_assets.team.stack import TEAM_DAGSTER_YAML, TeamStack
+from churn_assets_tests.lib.serving.test_request_model import CUSTOMER
+from churn_assets_tests.servers import free_port, server_process
 from churn_assets_tests.team.conftest import DATA_URI, FAST_TUNING
 
 pytestmark = pytest.mark.timeout(1800)
@@ -67,7 +70,12 @@ def test_each_step_in_its_own_process_and_folder(team_stack: TeamStack, tmp_path
     dagster = str(Path(sys.executable).with_name("dagster"))
     for index, keys in enumerate(steps):
         cwd, env = machine(tmp_path, f"step{index:02d}", stack_env)
-        config = {"ops": {k: {"config": FAST_TUNING} for k in keys if k.startswith("tuned_")}}
+        # One process per step: the step runs in the CLI's own process (in_process), which
+        # is the one with the fresh folders, and is not started again as a child of it.
+        config = {
+            "ops": {k: {"config": FAST_TUNING} for k in keys if k.startswith("tuned_")},
+            "execution": {"config": {"in_process": {}}},
+        }
         command = [dagster, "asset", "materialize", "-m", "churn_assets.definitions"]
         command += ["--select", ",".join(keys), "--config-json", json.dumps(config)]
         done = subprocess.run(
@@ -93,3 +101,24 @@ def test_each_step_in_its_own_process_and_folder(team_stack: TeamStack, tmp_path
     assert result["mlflow_artifacts"] > 0
     for index in range(len(steps)):
         assert not (tmp_path / f"step{index:02d}" / "home" / "mlflow").exists()
+
+    # A serving host with nothing of the builder's disk: import the latest bento from the
+    # bucket into an empty BENTOML_HOME, serve it, predict.
+    host = tmp_path / "serving-host"
+    cwd, env = machine(tmp_path, "serving-host", stack_env)
+    command = [sys.executable, "-m", "churn_assets.lib.serving.bento_store", "import"]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    tag = json.loads(done.stdout)["bento_tag"]
+    assert tag == bento.asset_materialization.metadata["bento_tag"].value
+    port = free_port()
+    bentoml = str(Path(sys.executable).with_name("bentoml"))
+    serve = [bentoml, "serve", tag, "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with server_process(
+        serve, health_url=f"{url}/readyz", log_path=host / "serve.log", what="bentoml serve",
+        timeout_s=120, env=env, cwd=cwd,
+    ):  # fmt: skip
+        answer = requests.post(f"{url}/predict", json=CUSTOMER, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert 0.0 <= answer.json()["churn_probability"] <= 1.0

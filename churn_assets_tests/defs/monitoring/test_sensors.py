@@ -136,6 +136,14 @@ def test_automation_scores_landed_months_unless_validation_failed(
         assert not runs["2026-04"].success  # the blocking check stopped it
         failed = [c for c in runs["2026-04"].get_asset_check_evaluations() if not c.passed]
         assert [c.check_name for c in failed] == ["batch_rejected_share_within_limit"]
+        # The rejected rows went to the storage (a bucket in a team), not the worker's disk.
+        import pandas as pd
+
+        from churn_assets.lib import settings
+
+        quarantine = settings.storage_location("quarantine", "2026-04.parquet")
+        assert len(pd.read_parquet(str(quarantine))) > 0
+        assert not (settings.churn_home() / "quarantine").exists()
 
         def evaluate(cursor):
             return dg.evaluate_automation_conditions(

@@ -234,3 +234,13 @@ def test_prometheus_config_parses() -> None:
     assert monitoring["static_configs"][0]["targets"] == ["127.0.0.1:9100"]
     keep = monitoring["metric_relabel_configs"][0]
     assert all(re.fullmatch(keep["regex"], name) for name in prometheus.DRIFT_METRIC_NAMES)
+
+
+def test_the_textfile_directory_can_be_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team points it at the folder node_exporter reads, shared with the run workers."""
+    monkeypatch.setenv("CHURN_PROMETHEUS_DIR", str(tmp_path / "textfiles"))
+    path = prometheus.default_textfile_path("churn_drift_2026-05.prom")
+    assert path == tmp_path / "textfiles" / "churn_drift_2026-05.prom"
+    assert path.parent.is_dir()

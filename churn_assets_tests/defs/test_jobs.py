@@ -1,0 +1,70 @@
+"""Job wiring for a real daemon: the run-queue tag, step retries that spare data errors, and
+the executor chosen by configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from churn_assets.definitions import defs as load_defs
+from churn_assets.defs.jobs import WRITES_TAG
+from churn_assets.lib import settings
+from churn_assets.team.stack import REPO, TEAM_DAGSTER_YAML
+
+DAGSTER_YAML = REPO / "dagster.yaml"
+
+
+def test_the_jobs_that_write_the_training_graph_share_one_queue_tag() -> None:
+    """dagster.yaml limits this tag to one run at a time (test_run_queue.py runs it)."""
+    defs = load_defs()
+    tagged = {job.name for job in defs.resolve_all_job_defs() if WRITES_TAG in job.tags}
+    assert tagged == {"churn_pipeline", "rollback_champion"}
+    limits = yaml.safe_load(DAGSTER_YAML.read_text())["concurrency"]["runs"]
+    team = yaml.safe_load(TEAM_DAGSTER_YAML.read_text())["concurrency"]["runs"]
+    assert {"key": WRITES_TAG, "limit": 1} in limits["tag_concurrency_limits"]
+    assert {"key": WRITES_TAG, "limit": 1} in team["tag_concurrency_limits"]
+    job = defs.resolve_job_def("churn_pipeline")
+    assert job.op_retry_policy is not None and job.op_retry_policy.max_retries == 2
+
+
+def test_a_data_error_fails_at_once_instead_of_being_retried(
+    churn_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHURN_DATA_URI", str(churn_home / "no-such-file.csv"))
+    job = load_defs().resolve_job_def("churn_pipeline")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey("raw_customers")],
+            raise_on_error=False,
+        )
+    assert not result.success
+    kinds = [event.event_type for event in result.all_events]
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in kinds
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "no-such-file.csv" in failure.step_failure_data.error.message
+
+
+def test_chosen_executor_follows_the_environment(churn_home: Path) -> None:
+    """Read when the definitions load: one fresh process per setting."""
+    probe = (
+        "import json; from churn_assets.definitions import defs; "
+        "job = defs().resolve_job_def('churn_pipeline'); "
+        "print(json.dumps(job.executor_def.name))"
+    )
+    names = {}
+    for value in ("", "k8s"):
+        env = {**os.environ, settings.EXECUTOR_ENV_VAR: value}
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+        )
+        names[value] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert names["k8s"] == "k8s"
+    assert names[""] == "multi_or_in_process_executor"
