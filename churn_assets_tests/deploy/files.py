@@ -43,11 +43,15 @@ def k8s_validate(doc: dict[str, Any], version: str) -> str:
 
 @cache
 def k8s_definitions(version: str = "1.30") -> dict[str, Any]:
-    """The Kubernetes OpenAPI definitions kubernetes-validate bundles (strict variant)."""
+    """The Kubernetes OpenAPI definitions kubernetes-validate bundles (strict variant: unknown
+    fields are errors), under ``$defs`` and also under ``definitions``, the pointer older
+    schemas (the Dagster chart's) use."""
     import kubernetes_validate
 
     folder = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
-    return json.loads((folder / f"v{version}.0-local-strict" / "_definitions.json").read_text())
+    document = json.loads((folder / f"v{version}.0-local-strict" / "_definitions.json").read_text())
+    document.pop("$id", None)
+    return {**document, "definitions": document["$defs"]}
 
 
 def k8s_validator(definition: str, version: str = "1.30") -> Any:
@@ -55,11 +59,10 @@ def k8s_validator(definition: str, version: str = "1.30") -> Any:
     import jsonschema
     from referencing import Registry, Resource
 
-    definitions = k8s_definitions(version)
     uri = "urn:k8s-definitions"
-    registry = Registry().with_resource(uri, Resource.from_contents(definitions))
-    schema = {"$ref": f"{uri}#/definitions/{definition}"}
-    return jsonschema.Draft7Validator(schema, registry=registry)
+    registry = Registry().with_resource(uri, Resource.from_contents(k8s_definitions(version)))
+    schema = {"$ref": f"{uri}#/$defs/{definition}"}
+    return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
 def dockerignore_patterns() -> list[re.Pattern[str]]:
