@@ -123,8 +123,17 @@ def test_the_exporter_is_scraped_and_only_the_churn_series_kept(
     assert relabel(_pod_meta(SERVICE_MANIFESTS), job["relabel_configs"]) is None
 
     # What a monitoring run really writes, and what node_exporter adds of its own.
-    numbers = {"drift_share": 0.4, "drifted_columns": 3, "prediction_drift": 0.2, "rows": 5000}
+    numbers = {
+        "drifted_share": 0.4,
+        "n_drifted": 3,
+        "prediction_drift_score": 0.2,
+        "current_rows": 5000,
+        "roc_auc_current": 0.81,
+        "roc_auc_drop": 0.02,
+        "breached": True,
+    }
     samples = prometheus.drift_samples("2026-05", numbers, "3")
+    assert len({sample.name for sample in samples}) == len(numbers) + 1  # + last-batch time
     written = prometheus.write_textfile(tmp_path / "churn_drift_2026-05.prom", samples)
     names = {
         line.split("{")[0].split(" ")[0]
