@@ -18,6 +18,7 @@ import pandas as pd
 
 from churn_assets.lib.training.budget import TuningBudget
 from churn_assets.lib.training.families import Family
+from churn_assets.lib.training.studies import StudyStore
 from churn_assets.lib.training.tuning import TuningResult
 
 if TYPE_CHECKING:
@@ -51,8 +52,9 @@ class TuningJob:
     y: np.ndarray  # their labels (0/1)
     budget: TuningBudget
     study_name: str
-    storage: Any
+    storage: StudyStore
     seed: int
+    workers: int = 1  # processes on the study: this one and workers - 1 helpers
 
     @property
     def X_train(self) -> pd.DataFrame:
@@ -62,9 +64,11 @@ class TuningJob:
     def describe(self) -> str:
         """One line on what is about to run."""
         b = self.budget
+        workers = f", {self.workers} workers" if self.workers > 1 else ""
         return (
-            f"Tuning {self.family}: study {self.study_name!r}, up to {b.n_trials} trials / "
-            f"{b.timeout_s:.0f} s, {b.cv_folds}-fold CV, {b.threads} thread(s)"
+            f"Tuning {self.family}: study {self.study_name!r} ({self.storage.describe()}), up "
+            f"to {b.n_trials} trials / {b.timeout_s:.0f} s, {b.cv_folds}-fold CV, "
+            f"{b.threads} thread(s){workers}"
         )
 
 
@@ -78,11 +82,15 @@ def prepare_tuning(
     storage_url: str | None = None,
     *,
     seed: int,
+    workers: int = 1,
 ) -> TuningJob:
     """Check the training rows and set up the family's study.
 
     Args:
-        storage_url: an Optuna RDB URL; empty or ``None`` for the journal file under ``home``.
+        storage_url: an Optuna RDB URL (``postgresql://`` is read as psycopg2); empty or
+            ``None`` for the journal file under ``home``.
+        workers: processes tuning the study at once (this one and ``workers - 1`` helpers it
+            starts); each fits with ``budget.threads`` threads.
 
     Raises:
         TrainingDataError: when the rows cannot support fitting (the message names the family).
@@ -90,7 +98,7 @@ def prepare_tuning(
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.lib.features.preprocessing import model_input_columns
     from churn_assets.lib.hashing import frame_hash
-    from churn_assets.lib.training.studies import study_name, study_storage
+    from churn_assets.lib.training.studies import StudyStore, study_name
     from churn_assets.lib.training.training_data import TrainingDataError, check_training_data
 
     columns = model_input_columns(contract)
@@ -100,6 +108,8 @@ def prepare_tuning(
         check_training_data(X_train, y_train, budget.cv_folds)
     except TrainingDataError as exc:
         raise TrainingDataError(f"{family}: {exc}") from exc
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     return TuningJob(
         family=family,
         train_set=train_set,
@@ -109,8 +119,9 @@ def prepare_tuning(
         y=y_train,
         budget=budget,
         study_name=study_name(family, frame_hash(train_set)),
-        storage=study_storage(storage_url or None, home),
+        storage=StudyStore(storage_url or None, home),
         seed=seed,
+        workers=workers,
     )
 
 
@@ -124,7 +135,8 @@ def run_tuning(
     """Tune, refit and log one family into the active MLflow run ``run_id``.
 
     The run gets the training dataset, the budget, the best parameters, the search's metrics
-    and the fitted pipeline as its model; every trial becomes a child run.
+    and the fitted pipeline as its model; every trial becomes a child run, logged by the
+    worker that ran it (helpers and remote workers included).
 
     Args:
         progress: called with a line before the search and after each trial.
@@ -135,13 +147,15 @@ def run_tuning(
     import mlflow
 
     from churn_assets.lib.features.engineering import TARGET_COL
-    from churn_assets.lib.tracking import log_dataset, log_model, trial_logger
+    from churn_assets.lib.tracking import log_dataset, log_model
     from churn_assets.lib.training.tuning import fit_final, tune
+    from churn_assets.lib.training.worker import TrialRuns
 
     report = progress or (lambda _line: None)
     report(job.describe())
     log_dataset(job.train_set, "train_set", TARGET_COL, context="training")
     mlflow.log_params({f"budget.{k}": v for k, v in dataclasses.asdict(job.budget).items()})
+    mlflow.log_params({"tuning.workers": job.workers, "optuna.storage": job.storage.describe()})
     result = tune(
         job.family,
         job.X,
@@ -150,7 +164,9 @@ def run_tuning(
         job.storage,
         job.study_name,
         seed=job.seed,
-        callbacks=[trial_logger(run_id, experiment_id, job.family), trial_progress(job, report)],
+        callbacks=[trial_progress(job, report)],
+        workers=job.workers,
+        trial_runs=TrialRuns(mlflow.get_tracking_uri(), run_id, experiment_id),
     )
     pipeline = fit_final(result, job.preprocessor, job.X_train, job.y, job.budget.threads, job.seed)
     mlflow.log_params({f"best.{k}": v for k, v in result.best_params.items()})

@@ -4,7 +4,8 @@ Each family (:mod:`churn_assets.lib.training.families`) is tuned by its own Optu
 with a seed, cross-validated ROC-AUC on the training rows (:mod:`.objective`), intermediate
 values reported after every fold so the median pruner can stop hopeless trials early, early
 stopping on boosting rounds for the boosters, and a budget of trials and seconds
-(:mod:`.budget`). Studies are durable and resumable (:mod:`.studies`).
+(:mod:`.budget`). Studies are durable and resumable (:mod:`.studies`), and several worker
+processes or pods can share one search (:mod:`.worker`).
 
 What is tuned is what is served: the estimator is fitted on the output of the fitted
 preprocessing pipeline (issue #2's ``feature_preprocessor``) and the two are joined into one
@@ -20,19 +21,23 @@ like) is not used: it distorts probabilities and is a common source of leakage.
 from __future__ import annotations
 
 import math
+import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from churn_assets.lib.training.budget import TuningBudget
 from churn_assets.lib.training.families import Family, spec
-from churn_assets.lib.training.objective import cv_objective
-from churn_assets.lib.training.studies import open_study
+from churn_assets.lib.training.studies import StudyStore, open_study
 from churn_assets.lib.training.training_data import TrainingDataError, positive_weight
+
+if TYPE_CHECKING:
+    from churn_assets.lib.training.worker import TrialRuns
 
 
 @dataclass
@@ -51,6 +56,9 @@ class TuningResult:
     seconds: float
     final_rounds: int | None = None
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    workers: int = 1
+    # This session's trials by the worker that ran them (``host:pid``).
+    trials_by_worker: dict[str, int] = field(default_factory=dict)
 
     def top_trials(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` best trials of the study (by CV ROC-AUC)."""
@@ -66,39 +74,71 @@ def tune(
     name: str,
     seed: int = 0,
     callbacks: Sequence[Callable[[Any, Any], None]] = (),
+    *,
+    workers: int = 1,
+    trial_runs: TrialRuns | None = None,
 ) -> TuningResult:
-    """Run (or resume) one family's study until its trial cap or time budget is reached."""
-    import optuna
+    """Run (or resume) one family's study until its trial budget is held or its time is up.
 
+    This process leads the search (:mod:`.worker`): it publishes the session on the study,
+    starts ``workers - 1`` helper processes, runs trials itself and waits for every running
+    trial, so ``budget.n_trials`` is the study's total whatever the number of workers (and
+    remote workers may join). Trials already complete or pruned in a resumed study count.
+
+    Args:
+        storage: a :class:`StudyStore` (required for ``workers > 1``: helpers open it
+            themselves) or an Optuna storage.
+        callbacks: run after each of this process's trials (not the helpers').
+        trial_runs: the MLflow run every worker logs its trials under, as child runs.
+    """
+    import socket
+
+    from churn_assets.lib.training.worker import Session, lead, local_helpers, trial_callbacks
+
+    if workers > 1 and not isinstance(storage, StudyStore):
+        raise ValueError("tuning with several workers needs a StudyStore the helpers can open")
     study = open_study(storage, name, seed)
-    done_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    already = sum(t.state in done_states for t in study.trials)
-    remaining = max(budget.n_trials - already, 0)
+    before = len(study.trials)
+    session = Session.start(family, budget, seed, trial_runs)
+    session.publish(study)
+    label = f"{socket.gethostname()}:{os.getpid()}"
     start = time.perf_counter()
-    if remaining:
-        study.optimize(
-            cv_objective(family, X, y, budget, seed, deadline=time.monotonic() + budget.timeout_s),
-            n_trials=remaining,
-            timeout=budget.timeout_s,
-            callbacks=list(callbacks),
-            # A failing configuration (e.g. a solver that does not converge) is recorded as a
-            # failed trial; the search goes on.
-            catch=(ValueError, ArithmeticError),
-        )
+    with local_helpers(storage, name, X, y, workers - 1, session):
+        lead(study, session, X, y, label, [*trial_callbacks(session), *callbacks])
     seconds = time.perf_counter() - start
     return summarize(
-        study, family, name, trials_this_run=len(study.trials) - already, seconds=seconds
+        study,
+        family,
+        name,
+        trials_this_run=len(study.trials) - before,
+        seconds=seconds,
+        workers=workers,
+        first_trial=before,
     )
 
 
 def summarize(
-    study: Any, family: Family, name: str, trials_this_run: int = 0, seconds: float = 0.0
+    study: Any,
+    family: Family,
+    name: str,
+    trials_this_run: int = 0,
+    seconds: float = 0.0,
+    workers: int = 1,
+    first_trial: int | None = None,
 ) -> TuningResult:
-    """Collect a study's outcome (raises if no trial completed)."""
+    """Collect a study's outcome (raises if no trial completed).
+
+    Surplus trials (started by a worker after the budget was held, see :mod:`.worker`) are
+    not counted as failures; ``first_trial`` (the first number of this session) limits
+    ``trials_by_worker`` to the session's trials.
+    """
     import optuna
 
-    states = [t.state for t in study.trials]
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    from churn_assets.lib.training.worker import SURPLUS_ATTR, WORKER_ATTR
+
+    trials = [t for t in study.trials if not t.user_attrs.get(SURPLUS_ATTR)]
+    states = [t.state for t in trials]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise TrainingDataError(
             f"no {family} trial completed in study {name!r} "
@@ -107,6 +147,12 @@ def summarize(
     best = study.best_trial
     rounds = best.user_attrs.get("best_rounds")
     history = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params"))
+    history = history[history["number"].isin([t.number for t in trials])]
+    by_worker = Counter(
+        str(t.user_attrs.get(WORKER_ATTR, "?"))
+        for t in trials
+        if first_trial is not None and t.number >= first_trial
+    )
     return TuningResult(
         family=family,
         study_name=name,
@@ -120,6 +166,8 @@ def summarize(
         seconds=seconds,
         final_rounds=math.ceil(float(np.median(rounds))) if rounds else None,
         history=history,
+        workers=workers,
+        trials_by_worker=dict(sorted(by_worker.items())),
     )
 
 
