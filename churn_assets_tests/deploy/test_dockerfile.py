@@ -41,11 +41,16 @@ def _hadolint(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _uv() -> list[str]:
+    """uv as the Makefile finds it: on PATH, else the module of a Python that has it."""
     if found := shutil.which("uv"):
         return [found]
-    probe = subprocess.run([sys.executable, "-m", "uv", "--version"], capture_output=True)
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "uv"]
+    for python in (sys.executable, shutil.which("python3.11"), shutil.which("python3")):
+        if (
+            python
+            and subprocess.run([python, "-m", "uv", "--version"], capture_output=True).returncode
+            == 0
+        ):
+            return [python, "-m", "uv"]
     pytest.skip("uv is not installed here")
 
 
