@@ -381,8 +381,9 @@ def _helm_merge(base: Any, override: Any) -> Any:
 
 
 def _chart_validator(chart: Path) -> Any:
-    """A validator of the chart's values.schema.json whose references to
-    kubernetesjsonschema.dev resolve to the definitions kubernetes-validate bundles (offline)."""
+    """A validator of the chart's values.schema.json whose references to the Kubernetes
+    definitions (kubernetesjsonschema.dev or a mirror) resolve to those kubernetes-validate
+    bundles, offline."""
     import json
 
     import jsonschema
@@ -394,9 +395,8 @@ def _chart_validator(chart: Path) -> Any:
     definitions = Resource.from_contents(k8s_definitions())
 
     def retrieve(uri: str) -> Resource:
-        if uri.startswith("https://kubernetesjsonschema.dev/") and uri.endswith(
-            "_definitions.json"
-        ):
+        # kubernetesjsonschema.dev, or a mirror of it: the same document, bundled here.
+        if uri.endswith("/_definitions.json"):
             return definitions
         raise LookupError(f"no offline copy of {uri}")
 
