@@ -16,7 +16,7 @@ from churn_assets.team.stack import TeamStack
 from churn_assets_tests.lib.notify.helpers import Webhook
 from churn_assets_tests.team.conftest import FAST_TUNING
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 FAST = {"ops": {f"tuned_{family}": {"config": FAST_TUNING} for family in FAMILIES}}
 WORKER_PID = re.compile(r"Started process for run \(pid: (\d+)\)")

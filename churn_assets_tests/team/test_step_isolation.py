@@ -25,7 +25,7 @@ from churn_assets_tests.lib.serving.test_request_model import CUSTOMER
 from churn_assets_tests.servers import free_port, server_process
 from churn_assets_tests.team.conftest import DATA_URI, FAST_TUNING
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def training_steps() -> list[list[str]]:
