@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from churn_assets.team.stack import DEFAULT_ROOT, TeamStack, say
+from churn_assets.team.services import say
+from churn_assets.team.stack import DEFAULT_ROOT, TeamStack
 
 log = logging.getLogger("churn_assets.team")
 

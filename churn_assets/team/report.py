@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from churn_assets.team.stack import TeamStack, _boto_kwargs, say
+from churn_assets.team.services import say
+from churn_assets.team.stack import TeamStack, _boto_kwargs
 
 REGISTERED_MODEL = "churn-model"
 

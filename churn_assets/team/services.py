@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +35,26 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
             return 200 <= response.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def say(line: str = "") -> None:
+    """One line for the person at the terminal (progress goes to the log instead)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def console_script(name: str) -> str:
+    """A console script of this environment (the stack runs the locked versions)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def free_port() -> int:

@@ -26,16 +26,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from churn_assets.lib import settings
 from churn_assets.team import postgres
-from churn_assets.team.services import Service, http_ok
+from churn_assets.team.services import Service, console_script, http_ok, listening
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +60,6 @@ class Ports:
             return int(os.environ.get(f"CHURN_TEAM_{name.upper()}_PORT") or default)
 
         return cls(port("s3", cls.s3), port("mlflow", cls.mlflow), port("ui", cls.ui))
-
-
-def say(line: str = "") -> None:
-    """One line for the person at the terminal (progress goes to the log instead)."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _bin(name: str) -> str:
-    """A console script of this environment (the stack runs the locked versions)."""
-    return str(Path(sys.executable).with_name(name))
 
 
 @dataclass
@@ -174,20 +155,20 @@ class TeamStack:
             Service(
                 "s3",
                 [
-                    _bin("rclone"), "serve", "s3", str(self.root / "s3"),
+                    console_script("rclone"), "serve", "s3", str(self.root / "s3"),
                     "--addr", f"127.0.0.1:{self.ports.s3}",
                     "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
                     "--etag-hash", "MD5",
                     "--config", "/dev/null",  # no user rclone.conf: only this folder is served
                 ],
-                healthy=lambda: _listening(self.ports.s3),
+                healthy=lambda: listening(self.ports.s3),
                 start_timeout=30,
                 **common,
             ),
             Service(
                 "mlflow",
                 [
-                    _bin("mlflow"), "server",
+                    console_script("mlflow"), "server",
                     "--backend-store-uri", pg.url("mlflow"),
                     "--artifacts-destination", f"s3://{self.bucket}/mlflow",
                     "--serve-artifacts",
@@ -201,7 +182,7 @@ class TeamStack:
             ),
             Service(
                 "dagster-daemon",
-                [_bin("dagster-daemon"), "run", "-w", str(WORKSPACE)],
+                [console_script("dagster-daemon"), "run", "-w", str(WORKSPACE)],
                 healthy=lambda: self._daemon_live(env),
                 cwd=REPO,
                 start_timeout=240,
@@ -210,7 +191,7 @@ class TeamStack:
             Service(
                 "dagster-webserver",
                 [
-                    _bin("dagster-webserver"), "-w", str(WORKSPACE),
+                    console_script("dagster-webserver"), "-w", str(WORKSPACE),
                     "-h", "127.0.0.1", "-p", str(self.ports.ui),
                 ],
                 healthy=lambda: http_ok(f"{self.ui_url}/server_info"),
@@ -222,7 +203,7 @@ class TeamStack:
 
     @staticmethod
     def _daemon_live(env: dict[str, str]) -> bool:
-        check = [_bin("dagster-daemon"), "liveness-check"]
+        check = [console_script("dagster-daemon"), "liveness-check"]
         ok = subprocess.run(check, env=env, capture_output=True, check=False).returncode == 0
         if not ok:
             time.sleep(2)  # the check starts a Python process: do not spin on it
@@ -269,8 +250,7 @@ class TeamStack:
     def status(self) -> dict[str, bool]:
         """Which services run."""
         state = {s.name: s.running() for s in _offline_services(self)}
-        info = (self.root / "postgres" / "postmaster.pid").exists()
-        return {"postgres": info and _postgres_running(self.root / "postgres"), **state}
+        return {"postgres": _postgres_running(self.root / "postgres"), **state}
 
     def urls(self, pg: postgres.Postgres) -> dict[str, str]:
         return {
@@ -301,6 +281,8 @@ def _offline_services(stack: TeamStack) -> list[Service]:
 
 
 def _postgres_running(data_dir: Path) -> bool:
+    if not (data_dir / "postmaster.pid").exists():
+        return False
     from pgserver.postgres_server import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(data_dir)
