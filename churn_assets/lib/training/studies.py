@@ -14,8 +14,9 @@ shrink every later search. So a stale trial is failed and retried once:
   (``optuna.storages.fail_stale_trials``, which ``study.optimize`` runs before every trial),
   and ``RetryHeartbeatStaleTrialCallback`` queues its parameters again as a new trial.
 - Journal file (one machine): Optuna 5.0's ``JournalStorage`` has no heartbeat (it is not a
-  ``BaseHeartbeat``), so :func:`fail_stale_trials` also fails running trials whose owning
+  ``BaseHeartbeat``), so :func:`fail_stale_trials` fails running trials whose owning
   process, recorded on the trial as host and pid, no longer exists on this host.
+- Either: a running trial with no owner recorded, older than ``UNOWNED_GRACE_S``.
 """
 
 from __future__ import annotations
@@ -205,24 +206,29 @@ def fail_stale_trials(study: Any, max_retry: int = MAX_RETRY) -> list[int]:
 
     With a heartbeat (RDB) this is Optuna's own ``fail_stale_trials``. Without one (the
     journal), a running trial is stale when its recorded owner is a process of this host
-    that no longer exists, or when it has no owner and started over ``UNOWNED_GRACE_S`` ago.
-    Trials owned by other hosts are left alone: only their host can tell.
+    that no longer exists; trials owned by other hosts are left alone (only their host can
+    tell). With either, a running trial that has no owner and started over
+    ``UNOWNED_GRACE_S`` ago is stale: its worker died before recording itself, or it was
+    left by a version without heartbeats (Optuna never fails a trial that has no heartbeat
+    row), and it would otherwise hold a share of every later budget.
     """
     import optuna
     from optuna.trial import TrialState
 
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if heartbeat_enabled(study):
+    failed: list[int] = []
+    heartbeat = heartbeat_enabled(study)
+    if heartbeat:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
-        return [t.number for t in running if states[t.number] == TrialState.FAIL]
+        failed = [t.number for t in running if states[t.number] == TrialState.FAIL]
+        running = [t for t in running if states[t.number] == TrialState.RUNNING]
 
     host = socket.gethostname()
-    failed = []
     for trial in running:
-        if not _journal_trial_is_stale(trial, host):
+        if not _is_stale(trial, host, heartbeat):
             continue
         # The storage API, as Optuna's own fail_stale_trials uses it; another worker may have
         # failed the trial first.
@@ -261,13 +267,14 @@ def _queue_retry(study: Any, trial: Any, max_retry: int) -> None:
     )
 
 
-def _journal_trial_is_stale(trial: Any, host: str) -> bool:
+def _is_stale(trial: Any, host: str, heartbeat: bool) -> bool:
     owner_host = trial.user_attrs.get(OWNER_HOST_ATTR)
     pid = trial.user_attrs.get(OWNER_PID_ATTR)
     if owner_host is None or pid is None:
         started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
         return time.time() - started > UNOWNED_GRACE_S
-    return owner_host == host and not _process_alive(int(pid))
+    # An owned trial on a heartbeat storage is judged by its heartbeats alone.
+    return not heartbeat and owner_host == host and not _process_alive(int(pid))
 
 
 def _process_alive(pid: int) -> bool:

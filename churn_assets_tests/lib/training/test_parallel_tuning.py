@@ -215,6 +215,28 @@ def test_a_killed_workers_trial_is_failed_and_retried(optuna_url: str, tmp_path:
     assert [t.number for t in trials.values() if t.state in DONE] == [retry.number]
 
 
+def test_an_unowned_running_trial_is_failed_once_old(
+    optuna_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Optuna never fails a running trial without a heartbeat row: one left by a version
+    # without heartbeats, or by a worker killed before it recorded itself, would hold a share
+    # of every later budget.
+    from churn_assets.lib.training import studies
+
+    study = open_study(StudyStore(optuna_url, tmp_path), "unowned", seed=0)
+    with pytest.warns(UserWarning, match="Heartbeat"):  # asked outside study.optimize
+        legacy = study.ask()
+        owned = study.ask()
+    record_owner(owned)
+    assert fail_stale_trials(study) == []  # too young to judge
+    monkeypatch.setattr(studies, "UNOWNED_GRACE_S", 0)
+    assert fail_stale_trials(study) == [legacy.number]
+    states = {t.number: t.state for t in study.get_trials()}
+    # The owned one is judged by heartbeats alone (it has none yet: it is not failed).
+    assert states[owned.number] == TrialState.RUNNING
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 1  # the retry
+
+
 def test_journal_fails_a_dead_processes_trial(tmp_path: Path) -> None:
     # The journal has no heartbeat (Optuna 5.0): the owner's pid tells a dead worker.
     store = StudyStore(None, tmp_path)
