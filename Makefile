@@ -101,6 +101,7 @@ bench: install  ## Run the benchmarks (about 25 minutes)
 	$(UV) run --frozen python benchmarks/pipeline.py
 	$(UV) run --frozen python benchmarks/definitions_load.py
 	$(UV) run --frozen python benchmarks/threads.py
+	$(UV) run --frozen python benchmarks/parallel_tuning.py
 	$(UV) run --frozen python benchmarks/model_quality.py
 	$(UV) run --frozen python benchmarks/serving.py
 	$(UV) run --frozen python benchmarks/drift.py

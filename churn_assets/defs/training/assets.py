@@ -21,6 +21,9 @@ class TuningConfig(dg.Config, TuningPolicy):
     timeout_s: float | None = None
     cv_folds: int | None = None
     threads: int = 1
+    # Processes searching this family's study together (this one leads; keep
+    # workers x threads x concurrent steps <= cores). n_trials is the study's total.
+    workers: int = 1
     # Optuna RDB URL (postgresql+psycopg2://...); empty: $CHURN_OPTUNA_STORAGE, else a
     # journal file under CHURN_HOME (one machine only).
     storage_url: str = ""
@@ -90,6 +93,7 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 home=platform.home_path,
                 storage_url=config.storage_url
                 or os.environ.get(settings.OPTUNA_STORAGE_ENV_VAR, ""),
+                workers=config.workers,
                 seed=config.seed,
             )
             tags = {"family": family, "optuna.study": job.study_name, "contract": contract.name}
@@ -110,6 +114,8 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 "trials_pruned": result.n_pruned,
                 "trials_failed": result.n_failed,
                 "trials_this_run": result.trials_this_run,
+                "tuning_workers": result.workers,
+                "trials_by_worker": dg.MetadataValue.json(result.trials_by_worker),
                 "tuning_seconds": round(result.seconds, 1),
                 "boosting_rounds": result.final_rounds or 0,
                 "best_params": dg.MetadataValue.json(result.best_params),
