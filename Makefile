@@ -31,7 +31,8 @@ uv:
 install: uv  ## Create .venv from the lock file (Python 3.11)
 	@$(UV) sync --frozen --python 3.11
 	@mkdir -p "$(DAGSTER_HOME)"
-	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	@# Never over an instance configured with storage (the team stack's, on Postgres).
+	@grep -qs '^storage:' "$(DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 
 demo: install  ## Install, then materialize the whole asset graph on the built-in simulator
 	$(UV) run --frozen dg launch --job churn_pipeline

@@ -1,5 +1,5 @@
 """The closed-loop scenario on the real Dagster daemon: a feeder that lands simulated months
-one at a time and lets `dagster-daemon run` do everything else. (Just over 300 lines: one
+one at a time and lets `dagster-daemon run` do everything else. (About 350 lines: one
 script, the feeder, its daemon and the summary it checks; each is read beside the others.)
 With ``--external-daemon`` it plays on a running stack (the team stack: months land in the
 bucket, ``CHURN_DATA_URI=s3://...``) instead of starting its own daemon.
@@ -308,6 +308,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     home, landing = settings.churn_home(), UPath(os.environ[settings.DATA_URI_ENV_VAR])
     if landing.exists() and any(landing.iterdir()):
         parser.error(f"{landing} already has months: the scenario starts from an empty home")
+    if args.external_daemon and not os.environ.get(SENSOR_INTERVAL_ENV_VAR):
+        parser.error(
+            f"--external-daemon: set {SENSOR_INTERVAL_ENV_VAR} to the interval that daemon was "
+            "started with (the feeder waits three ticks of it for the loop to be quiet)"
+        )
     # The daemon inherits these: sensors every 5 s, a simulated month lands whole (no settle
     # time), no cooldown between retrainings, one thread per model (two cores).
     os.environ.setdefault(SENSOR_INTERVAL_ENV_VAR, "5")

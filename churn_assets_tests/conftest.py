@@ -22,7 +22,18 @@ def churn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     """Every test gets its own CHURN_HOME and default source/contract variables."""
     home = tmp_path / "churn_home"
     monkeypatch.setenv("CHURN_HOME", str(home))
-    for var in ("CHURN_DATA_URI", "CHURN_CONTRACT", "CHURN_STORAGE_URI"):
+    # A shell pointed at a team stack (make team-env) must not point the tests at it.
+    for var in (
+        "CHURN_DATA_URI",
+        "CHURN_CONTRACT",
+        "CHURN_STORAGE_URI",
+        "CHURN_OPTUNA_STORAGE",
+        "CHURN_EXECUTOR",
+        "CHURN_PROMETHEUS_DIR",
+        "DAGSTER_POSTGRES_URL",
+        "CHURN_BUCKET",
+        "AWS_ENDPOINT_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     # mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; never let it outlive a test.
     os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -82,3 +82,18 @@ def log_metrics(run_id: str, metrics: dict[str, float]) -> None:
 
     now = int(time.time() * 1000)
     MlflowClient().log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+
+
+def share(folder: Path, *parts: str) -> str:
+    """Where people on other machines find the report folder ``folder``: a copy under the
+    storage (``<CHURN_STORAGE_URI>/reports/<parts>``) when the storage is remote (a bucket),
+    since ``CHURN_HOME`` is the step's own disk there; else the local folder itself."""
+    from churn_assets.lib import settings
+
+    target = settings.storage_location("reports", *parts)
+    if target.protocol in ("", "file", "local"):
+        return str(folder)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        destination = target.joinpath(*path.relative_to(folder).parts)
+        destination.write_bytes(path.read_bytes())
+    return str(target)

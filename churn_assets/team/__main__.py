@@ -52,7 +52,10 @@ def status() -> None:
 
 
 def env() -> None:
-    for name, value in _stack().env().items():
+    stack = _stack()
+    if not stack.status()["postgres"]:
+        raise SystemExit(f"the team stack in {stack.root} is not running: make team-up first")
+    for name, value in stack.env().items():
         say(f"export {name}={shlex.quote(value)}")
 
 
@@ -87,7 +90,16 @@ def main(argv: list[str] | None = None) -> None:
     # Our progress lines only; libraries (alembic, pgserver, botocore) stay at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     logging.getLogger("churn_assets.team").setLevel(logging.INFO)
-    COMMANDS[args.command]()
+    from churn_assets.team.runs import RunError
+    from churn_assets.team.services import ServiceError
+
+    try:
+        COMMANDS[args.command]()
+    except (ServiceError, RunError) as exc:
+        raise SystemExit(
+            f"error: {exc}\n(logs in {_stack().root / 'logs'}; `make team-down` "
+            "stops what did start)"
+        ) from None
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def summary(stack: TeamStack, instance: Any, run_id: str) -> dict[str, Any]:
         "postgres_runs": runs,
         "postgres_events_of_run": events,
         "bucket_tables": sum(1 for key in tables if key.endswith(".parquet")),
-        "bucket_bentos": sorted(k for k in tables if k.endswith(".bento")),
+        "bucket_bentos": sorted(f"s3://{stack.bucket}/{k}" for k in tables if k.endswith(".bento")),
         "mlflow_artifacts": len(bucket_keys(stack, "mlflow/")),
     }
 
@@ -56,4 +56,4 @@ def print_summary(result: dict[str, Any]) -> None:
     say(f"  Tables in the bucket                {result['bucket_tables']} Parquet objects")
     say(f"  MLflow artifacts in the bucket      {result['mlflow_artifacts']} objects")
     for key in result["bucket_bentos"]:
-        say(f"  Bento in the bucket                 s3://churn/{key}")
+        say(f"  Bento in the bucket                 {key}")

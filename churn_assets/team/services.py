@@ -66,19 +66,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is not alive for our purposes.
+def _stat(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` after the command name: state, ppid, pgrp, ... (None if gone)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return True
+            return stat.read().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot): a pid and this identify one process,
+    even after the pid is reused (by another process, or after a reboot)."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
+
+
+def _alive(pid: int, started: str | None = None) -> bool:
+    """Whether ``pid`` runs and is not a zombie (and, given ``started``, is that process)."""
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":
+        return False
+    return started is None or fields[19] == started
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any live process is left in process group ``pgid`` (a server's workers)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields and fields[2] == str(pgid) and fields[0] != "Z":
+                return True
+    return False
 
 
 @dataclass
@@ -93,6 +112,7 @@ class Service:
     healthy: Callable[[], bool]
     cwd: Path | None = None
     start_timeout: float = 180.0
+    port: int | None = None  # must be free before the start, so we never adopt a stranger
     _process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -104,12 +124,14 @@ class Service:
         return self.log_dir / f"{self.name}.log"
 
     def pid(self) -> int | None:
-        """The pid of the running service, or None (a stale pid file is removed)."""
+        """The pid of the running service, or None (a stale pid file is removed: its process
+        is gone, or the pid now belongs to another process)."""
         try:
-            pid = int(self.pid_file.read_text().strip())
+            pid_text, started = self.pid_file.read_text().split()
+            pid = int(pid_text)
         except (OSError, ValueError):
             return None
-        if _alive(pid):
+        if _alive(pid, started):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -126,6 +148,11 @@ class Service:
         if self.running():
             self.wait_healthy()
             return False
+        if self.port is not None and listening(self.port):
+            raise ServiceError(
+                f"{self.name}: port {self.port} is in use by another process; stop it, or "
+                f"choose another port (CHURN_TEAM_{self.name.upper()}_PORT)"
+            )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out:
@@ -138,16 +165,20 @@ class Service:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: stopped as one
             )
-        self.pid_file.write_text(str(self._process.pid))
+        self.pid_file.write_text(f"{self._process.pid} {_start_time(self._process.pid)}")
         log.info("%s started (pid %s), log %s", self.name, self._process.pid, self.log_file)
         self.wait_healthy()
         return True
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout
-        while not self.healthy():
+        while True:
+            # Our process first: a health answer from a stranger on the port is no answer.
+            self._reap()
             if not self.running():
                 raise ServiceError(f"{self.name} exited while starting; see {self.log_file}")
+            if self.healthy():
+                return
             if time.monotonic() > deadline:
                 raise ServiceError(
                     f"{self.name} not healthy after {self.start_timeout:.0f} s; see {self.log_file}"
@@ -155,18 +186,20 @@ class Service:
             time.sleep(0.5)
 
     def stop(self, timeout: float = 60.0) -> bool:
-        """SIGTERM the process group, SIGKILL after ``timeout``; whether it was running."""
+        """SIGTERM the process group, SIGKILL what is left of it after ``timeout``; whether it
+        was running. The whole group: servers start workers (code servers, run workers,
+        steps) in their own group, which must not outlive them."""
         pid = self.pid()
         if pid is None:
             return False
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while _group_alive(pid) and time.monotonic() < deadline:
             self._reap()
             time.sleep(0.2)
-        if _alive(pid):
-            log.warning("%s did not stop in %.0f s: killing it", self.name, timeout)
+        if _group_alive(pid):
+            log.warning("%s did not stop in %.0f s: killing its processes", self.name, timeout)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         self._reap()

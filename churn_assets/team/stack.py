@@ -57,7 +57,11 @@ class Ports:
     @classmethod
     def from_env(cls) -> Ports:
         def port(name: str, default: int) -> int:
-            return int(os.environ.get(f"CHURN_TEAM_{name.upper()}_PORT") or default)
+            variable = f"CHURN_TEAM_{name.upper()}_PORT"
+            raw = os.environ.get(variable) or str(default)
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise SystemExit(f"{variable}={raw!r} is not a TCP port (1-65535)")
+            return int(raw)
 
         return cls(port("s3", cls.s3), port("mlflow", cls.mlflow), port("ui", cls.ui))
 
@@ -163,6 +167,7 @@ class TeamStack:
                 ],
                 healthy=lambda: listening(self.ports.s3),
                 start_timeout=30,
+                port=self.ports.s3,
                 **common,
             ),
             Service(
@@ -178,6 +183,7 @@ class TeamStack:
                 healthy=lambda: http_ok(f"{self.mlflow_url}/health"),
                 # Its first start on an empty database runs the schema migrations (~1 min).
                 start_timeout=300,
+                port=self.ports.mlflow,
                 **{**common, "env": mlflow_env},
             ),
             Service(
@@ -197,6 +203,7 @@ class TeamStack:
                 healthy=lambda: http_ok(f"{self.ui_url}/server_info"),
                 cwd=REPO,
                 start_timeout=240,
+                port=self.ports.ui,
                 **common,
             ),
         ]  # fmt: skip
@@ -204,7 +211,10 @@ class TeamStack:
     @staticmethod
     def _daemon_live(env: dict[str, str]) -> bool:
         check = [console_script("dagster-daemon"), "liveness-check"]
-        ok = subprocess.run(check, env=env, capture_output=True, check=False).returncode == 0
+        # Heartbeats of this start only: the default tolerance (30 min) would take those a
+        # daemon stopped a minute ago left in Postgres for a live daemon.
+        fresh = {**env, "DAGSTER_DAEMON_HEARTBEAT_TOLERANCE": "60"}
+        ok = subprocess.run(check, env=fresh, capture_output=True, check=False).returncode == 0
         if not ok:
             time.sleep(2)  # the check starts a Python process: do not spin on it
         return ok
@@ -232,20 +242,49 @@ class TeamStack:
         client = boto3.client("s3", **_boto_kwargs(self.s3_env()))
         try:
             client.head_bucket(Bucket=self.bucket)
-        except ClientError:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise  # e.g. 403: another server with other keys answers on this port
             client.create_bucket(Bucket=self.bucket)
             log.info("created bucket %s", self.bucket)
 
     def down(self) -> list[str]:
-        """Stop everything this stack started (data stays under ``root``); what was stopped."""
+        """Stop everything this stack started (data stays under ``root``); what was stopped.
+
+        Running runs are interrupted: the daemon's process group (code servers, run
+        workers, steps) is stopped with it, and the runs are then marked failed in Postgres,
+        so none stays STARTED holding the queue's slot after the next ``up``.
+        """
         stopped = []
-        probe = _offline_services(self)
-        for service in reversed(probe):
+        services = _offline_services(self)
+        for service in reversed(services):
             if service.stop():
                 stopped.append(service.name)
+        if _postgres_running(self.root / "postgres"):
+            self._fail_interrupted_runs()
         if postgres.stop(self.root / "postgres"):
             stopped.append("postgres")
         return stopped
+
+    def _fail_interrupted_runs(self) -> None:
+        import dagster as dg
+
+        unfinished = [dg.DagsterRunStatus[s] for s in ("STARTING", "STARTED", "CANCELING")]
+        previous = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "DAGSTER_POSTGRES_URL")}
+        os.environ.update({k: self.env()[k] for k in previous})
+        try:
+            with dg.DagsterInstance.get() as instance:
+                for record in instance.get_run_records(dg.RunsFilter(statuses=unfinished)):
+                    run = record.dagster_run
+                    instance.report_engine_event("Interrupted by `team down`.", run)
+                    instance.report_run_failed(run)
+                    log.info("marked run %s of %s failed (interrupted)", run.run_id, run.job_name)
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     def status(self) -> dict[str, bool]:
         """Which services run."""

@@ -87,6 +87,6 @@ def test_the_daemon_closes_the_loop_on_the_team_stack(
     assert by_sensor == ["", "landing_sensor", "monitoring_automation", "retrain_sensor"]
     assert sum(r.tags.get("dagster/sensor_name") == "landing_sensor" for r in runs) == 5
     assert len(bentos) == 2  # the first champion's, then the retrained run's
-    # The months landed in, and the quarantines and bentos went to, the bucket.
+    # The months landed in the bucket, and the bentos were exported to it.
     assert len(bucket_keys(loop_stack, "landing/")) == 5
     assert bucket_keys(loop_stack, "storage/bentos/")

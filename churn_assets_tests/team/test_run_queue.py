@@ -88,3 +88,22 @@ def test_pipeline_runs_queue_one_after_another_and_a_dead_worker_fails_its_run(
         120,
         "the run failure alert",
     )
+
+
+def test_team_down_fails_the_runs_it_interrupts(
+    team_stack: TeamStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without this, a run stopped with the stack would stay STARTED in Postgres after the
+    next `team up`, holding the churn/writes slot until run monitoring's 4 hours."""
+    for name, value in team_stack.env().items():
+        monkeypatch.setenv(name, value)
+    run_id = runs.launch("churn_pipeline", team_stack.process_env(), run_config=FAST)
+    with dg.DagsterInstance.get() as instance:
+        until(lambda: status(instance, run_id) == dg.DagsterRunStatus.STARTED, 240, "start")
+    stopped = team_stack.down()
+    assert stopped[-1] == "postgres" and "dagster-daemon" in stopped
+    team_stack.up()  # the next tests use the stack again
+    with dg.DagsterInstance.get() as instance:
+        assert status(instance, run_id) == dg.DagsterRunStatus.FAILURE
+        messages = [r.event_log_entry.message for r in instance.get_records_for_run(run_id).records]
+        assert "Interrupted by `team down`." in messages

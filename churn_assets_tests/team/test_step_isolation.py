@@ -9,7 +9,6 @@ At the end a fresh "serving host" imports the bento from the bucket and serves i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -63,7 +62,9 @@ def machine(root: Path, name: str, stack_env: dict[str, str]) -> tuple[Path, dic
     return box / "cwd", env
 
 
-def test_each_step_in_its_own_process_and_folder(team_stack: TeamStack, tmp_path: Path) -> None:
+def test_each_step_in_its_own_process_and_folder(
+    team_stack: TeamStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack_env = team_stack.process_env()
     steps = training_steps()
     assert len(steps) >= 15, steps
@@ -85,7 +86,8 @@ def test_each_step_in_its_own_process_and_folder(team_stack: TeamStack, tmp_path
             f"step {keys} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
         )
 
-    os.environ.update(team_stack.env())
+    for name, value in team_stack.env().items():
+        monkeypatch.setenv(name, value)
     with dg.DagsterInstance.get() as instance:
         # Runs and their events are in Postgres: one run per step, all successful.
         records = instance.get_run_records()
@@ -110,6 +112,9 @@ def test_each_step_in_its_own_process_and_folder(team_stack: TeamStack, tmp_path
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     tag = json.loads(done.stdout)["bento_tag"]
+    again = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]  # a restarted host imports again
+    assert json.loads(again.stdout)["bento_tag"] == tag
     assert tag == bento.asset_materialization.metadata["bento_tag"].value
     port = free_port()
     bentoml = str(Path(sys.executable).with_name("bentoml"))

@@ -199,8 +199,8 @@ def drift_report(
     from, logged with it): data drift per feature (effect sizes, so a tiny shift over a
     million rows does not alarm), prediction drift of the champion's scores and, where the
     month carries labels, ROC-AUC against the champion's held-out test ROC-AUC. Numbers here
-    and in MLflow; the HTML under CHURN_HOME/reports/drift; Prometheus gauges under
-    CHURN_HOME/monitoring/prometheus; an alert on a breach."""
+    and in MLflow (the HTML too, also under CHURN_HOME/reports/drift); Prometheus gauges in
+    $CHURN_PROMETHEUS_DIR (default CHURN_HOME/monitoring/prometheus); an alert on a breach."""
     from churn_assets.defs.metadata import markdown
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.lib.monitoring.monthly import (

@@ -70,18 +70,30 @@ def latest(folder: Any) -> dict[str, Any]:
     return json.loads(pointer.read_text())
 
 
+def tag_of(uri: str) -> str:
+    """The bento tag an archive published by :func:`publish` holds (``<name>-<version>``)."""
+    name, version = Path(uri).name.removesuffix(".bento").split("-", 1)
+    return f"{name}:{version}"
+
+
 def fetch(uri: str) -> str:
     """Import the archive at ``uri`` into this process's ``BENTOML_HOME``; the bento tag.
+    Idempotent: a bento already in the store is kept (a restarted pod, a re-run CD job).
 
     Run it in a process whose ``BENTOML_HOME`` is set before BentoML is imported (the CLI
     below is such a process).
     """
     import bentoml
+    from bentoml.exceptions import NotFound
     from upath import UPath
 
     source = UPath(uri)
     if not source.exists():
         raise BentoStoreError(f"{uri} does not exist (was it published from another storage?)")
+    try:
+        return str(bentoml.get(tag_of(uri)).tag)
+    except NotFound:
+        pass
     with tempfile.TemporaryDirectory(prefix="churn-bento-") as folder:
         local = Path(folder) / source.name
         with source.open("rb") as src, local.open("wb") as out:

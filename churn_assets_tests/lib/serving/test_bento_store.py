@@ -38,6 +38,11 @@ def test_publish_writes_the_archive_then_points_latest_at_it(tmp_path: Path) -> 
     assert pointer["size_bytes"] == 9 << 20
 
 
+def test_the_tag_comes_from_the_archive_name() -> None:
+    assert bento_store.tag_of("s3://b/storage/bentos/churn_service-v3.bento") == "churn_service:v3"
+    assert bento_store.tag_of("/x/churn_service-v1-shadow-v2.bento") == "churn_service:v1-shadow-v2"
+
+
 def test_nothing_published_names_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(bento_store.BentoStoreError, match="materialize churn_bento"):
         bento_store.latest(UPath(tmp_path / "empty"))
