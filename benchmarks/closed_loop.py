@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from churn_assets.scenario import loop_home
+from churn_assets.scenario import LOOP_SETTINGS, loop_home
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,12 +52,7 @@ def main() -> None:
             home / "team",
             Ports(s3=free_port(), mlflow=free_port(), ui=free_port()),
             data_uri="s3://churn/landing",
-            extra_env={
-                "CHURN_SENSOR_INTERVAL_SECONDS": "5",
-                "CHURN_MONITORING_SETTLE_SECONDS": "0",
-                "CHURN_MONITORING_RETRAIN_COOLDOWN_HOURS": "0",
-                "OMP_NUM_THREADS": "1",
-            },
+            extra_env=LOOP_SETTINGS,
         )
         stack.up()
         env = {**stack.process_env(), "CHURN_HOME": str(home / "feeder")}

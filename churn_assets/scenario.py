@@ -54,6 +54,17 @@ ACTIVE = [
 ]
 
 
+# What the daemon of a loop runs with: sensors every 5 s, a simulated month lands whole (no
+# settle time), no cooldown between retrainings, one thread per model (two cores). A daemon
+# the feeder does not start itself (--external-daemon, the team stack's) must get these too.
+LOOP_SETTINGS = {
+    SENSOR_INTERVAL_ENV_VAR: "5",
+    "CHURN_MONITORING_SETTLE_SECONDS": "0",
+    "CHURN_MONITORING_RETRAIN_COOLDOWN_HOURS": "0",
+    "OMP_NUM_THREADS": "1",
+}
+
+
 def loop_home(home: Path) -> dict[str, str]:
     """Prepare ``home`` as a loop's own platform home (its Dagster instance holding the
     repository's ``dagster.yaml``) and return the environment variables that point at it."""
@@ -315,10 +326,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     # The daemon inherits these: sensors every 5 s, a simulated month lands whole (no settle
     # time), no cooldown between retrainings, one thread per model (two cores).
-    os.environ.setdefault(SENSOR_INTERVAL_ENV_VAR, "5")
-    os.environ.setdefault("CHURN_MONITORING_SETTLE_SECONDS", "0")
-    os.environ.setdefault("CHURN_MONITORING_RETRAIN_COOLDOWN_HOURS", "0")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    for name, value in LOOP_SETTINGS.items():
+        os.environ.setdefault(name, value)
     staged = home / "staged"
     shutil.rmtree(staged, ignore_errors=True)
     months = scenario_months(staged, args.customers, args.months, args.drift_from, args.seed)

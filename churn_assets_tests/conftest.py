@@ -69,3 +69,25 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         command, health_url=f"{endpoint}/moto-api/", log_path=log, what="moto server", timeout_s=30
     ):
         yield endpoint
+
+
+@pytest.fixture
+def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Point every AWS client at the moto server, with an empty store; yields the endpoint."""
+    import requests
+    import s3fs
+
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    # Keep the developer's ~/.aws out of it.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    requests.post(f"{s3_server}/moto-api/reset", timeout=5).raise_for_status()
+    # s3fs caches filesystem instances and their listings; the store was just emptied.
+    s3fs.S3FileSystem.clear_instance_cache()
+    return s3_server

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 
 from churn_assets.lib.reports import share
 
@@ -26,23 +25,10 @@ def test_a_local_storage_keeps_the_folder(tmp_path: Path, churn_home: Path) -> N
 
 
 def test_a_bucket_gets_a_copy_of_every_file(
-    tmp_path: Path, s3_server: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, s3_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import s3fs
-
-    for name, value in {
-        "AWS_ENDPOINT_URL": s3_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "CHURN_STORAGE_URI": "s3://reports-test/churn",
-    }.items():
-        monkeypatch.setenv(name, value)
-    requests.post(f"{s3_server}/moto-api/reset", timeout=5).raise_for_status()
-    s3fs.S3FileSystem.clear_instance_cache()
-    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    monkeypatch.setenv("CHURN_STORAGE_URI", "s3://reports-test/churn")
+    client = boto3.client("s3", endpoint_url=s3_env, region_name="us-east-1")
     client.create_bucket(Bucket="reports-test")
 
     where = share(_report(tmp_path / "eda"), "eda")

@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 
 from churn_assets.lib.training.families import FAMILIES
+from churn_assets.scenario import LOOP_SETTINGS
 from churn_assets.team.report import bucket_keys
 from churn_assets.team.services import free_port
 from churn_assets.team.stack import Ports, TeamStack
@@ -32,12 +33,7 @@ def loop_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamStack]:
         tmp_path_factory.mktemp("loop", numbered=True),
         Ports(s3=free_port(), mlflow=free_port(), ui=free_port()),
         data_uri="s3://churn/landing",
-        extra_env={
-            "CHURN_SENSOR_INTERVAL_SECONDS": "5",
-            "CHURN_MONITORING_SETTLE_SECONDS": "0",
-            "CHURN_MONITORING_RETRAIN_COOLDOWN_HOURS": "0",
-            "OMP_NUM_THREADS": "1",
-        },
+        extra_env=LOOP_SETTINGS,
     )
     try:
         stack.up()

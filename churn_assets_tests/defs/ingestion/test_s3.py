@@ -16,7 +16,6 @@ import boto3
 import dagster as dg
 import pandas as pd
 import pytest
-import requests
 
 from churn_assets.lib.ingestion.errors import SourceNotFoundError
 from churn_assets.lib.ingestion.readers import SOURCE_COL
@@ -32,27 +31,6 @@ PREFIX = "monthly/"
 WAREHOUSE = "warehouse"
 # Small but dirty enough that the quarantine path has rows to write.
 SIM = SimulatorConfig(n_customers=300, months=3, seed=7, dirty_rate=0.01)
-
-
-@pytest.fixture
-def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    """Point every AWS client at the server, with an empty store; yields the endpoint URL."""
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    # Keep the developer's ~/.aws out of it.
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    requests.post(f"{s3_server}/moto-api/reset", timeout=5).raise_for_status()
-    # s3fs caches filesystem instances and their listings; the store was just emptied.
-    import s3fs
-
-    s3fs.S3FileSystem.clear_instance_cache()
-    return s3_server
 
 
 @pytest.fixture

@@ -299,24 +299,11 @@ def test_budget_shares(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def bucket(s3_env: str) -> str:
     """An empty bucket on the moto S3 server, reachable through the AWS variables only."""
     import boto3
-    import requests
-    import s3fs
 
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    requests.post(f"{s3_server}/moto-api/reset", timeout=5).raise_for_status()
-    s3fs.S3FileSystem.clear_instance_cache()
-    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="assets")
+    boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket="assets")
     return "s3://assets/churn"
 
 
