@@ -92,7 +92,14 @@ def start(data_dir: Path, keep_running: bool = True) -> Postgres:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR not set
         import pgserver
+        from pgserver.postgres_server import PostgresServer
 
+        # pgserver caches one handle per data folder for the life of the process (private
+        # `_instances`); a handle whose server was stopped since (``stop``, another process)
+        # would hand out a dead socket, so it is dropped and the server started again.
+        folder = Path(data_dir).expanduser().resolve()
+        if folder in PostgresServer._instances and not (folder / "postmaster.pid").exists():
+            PostgresServer._instances.pop(folder, None)  # a clean stop removes postmaster.pid
         server = pgserver.get_server(data_dir, cleanup_mode=None if keep_running else "stop")
     uri = server.get_uri()
     socket_dir = uri.split("host=", 1)[1]
