@@ -3,6 +3,8 @@ Dagster daemon and webserver, on free ports under a temporary folder, stopped at
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,14 @@ DATA_URI = "sim://?customers=3000&months=3"
 FAST_TUNING = {"n_trials": 2, "timeout_s": 30, "cv_folds": 2}
 
 
+def team_root(name: str) -> Path:
+    """A folder for a stack outside pytest's basetemp: Postgres runs as another user there
+    (pgserver under root opens the folder's ancestors to it), and any other pytest run resets
+    /tmp/pytest-of-<user> to 0700, which would take the data folder away from a running
+    server. Short, too: the Unix socket path must stay under 107 characters."""
+    return Path(tempfile.mkdtemp(prefix=f"churn-{name}-"))
+
+
 @pytest.fixture(scope="session")
 def team_webhook() -> Iterator[Webhook]:
     """Where the stack's daemon sends alerts (a real local webhook receiver)."""
@@ -26,11 +36,8 @@ def team_webhook() -> Iterator[Webhook]:
 
 
 @pytest.fixture(scope="session")
-def team_stack(
-    tmp_path_factory: pytest.TempPathFactory, team_webhook: Webhook
-) -> Iterator[TeamStack]:
-    # A short root: Postgres' Unix socket path must stay under 107 characters.
-    root = Path(tmp_path_factory.mktemp("team", numbered=True))
+def team_stack(team_webhook: Webhook) -> Iterator[TeamStack]:
+    root = team_root("team")
     stack = TeamStack(
         root,
         Ports(s3=free_port(), mlflow=free_port(), ui=free_port()),
@@ -44,3 +51,4 @@ def team_stack(
         stopped = stack.down()
         assert "postgres" in stopped, "the stack's Postgres was not running at the end"
         assert not any(stack.status().values()), stack.status()
+        shutil.rmtree(stack.root, ignore_errors=True)

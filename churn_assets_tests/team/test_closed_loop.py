@@ -7,6 +7,7 @@ feeder is `churn_assets.scenario` (what `make loop` plays locally) with --extern
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -21,16 +22,16 @@ from churn_assets.scenario import LOOP_SETTINGS
 from churn_assets.team.report import bucket_keys
 from churn_assets.team.services import free_port
 from churn_assets.team.stack import Ports, TeamStack
-from churn_assets_tests.team.conftest import FAST_TUNING
+from churn_assets_tests.team.conftest import FAST_TUNING, team_root
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 @pytest.fixture(scope="module")
-def loop_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamStack]:
+def loop_stack() -> Iterator[TeamStack]:
     """A stack of its own: its daemon reads the landing prefix and ticks every 5 s."""
     stack = TeamStack(
-        tmp_path_factory.mktemp("loop", numbered=True),
+        team_root("loop"),
         Ports(s3=free_port(), mlflow=free_port(), ui=free_port()),
         data_uri="s3://churn/landing",
         extra_env=LOOP_SETTINGS,
@@ -40,6 +41,7 @@ def loop_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamStack]:
         yield stack
     finally:
         stack.down()
+        shutil.rmtree(stack.root, ignore_errors=True)
 
 
 def test_the_daemon_closes_the_loop_on_the_team_stack(
