@@ -18,7 +18,7 @@ def statuses():
     """The PLANNED and FAILED statuses of an execution record."""
     # Private on purpose: Dagster 1.13 exports no public enum for check execution status (see
     # the module docstring); test_the_check_history_api_we_rely_on fails loudly if it moves.
-    from dagster._core.storage.asset_check_execution_record import (
+    from dagster._core.storage.asset_check_execution_record import (  # private: see above
         AssetCheckExecutionRecordStatus,
     )
 

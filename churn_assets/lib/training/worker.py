@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -44,13 +43,25 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from churn_assets.lib.training.budget import TuningBudget
+from churn_assets.lib.training.session import (  # noqa: F401 (re-exported for callers)
+    POLL_S,
+    SESSION_ATTR,
+    SURPLUS_ATTR,
+    WORKER_ATTR,
+    Callback,
+    Session,
+    SurplusTrialError,
+    TrialRuns,
+    _quiet_surplus,
+    _QuietSurplus,
+    budget_left,
+    shares_held_before,
+)
 from churn_assets.lib.training.studies import (
     StudyStore,
     fail_stale_trials,
@@ -59,118 +70,6 @@ from churn_assets.lib.training.studies import (
 )
 
 log = logging.getLogger(__name__)
-
-SESSION_ATTR = "tuning_session"
-WORKER_ATTR = "worker"
-SURPLUS_ATTR = "surplus"
-# How often a leader waiting for other workers' trials looks at the study.
-POLL_S = 1.0
-
-Callback = Callable[[Any, Any], None]
-
-
-@dataclass(frozen=True)
-class TrialRuns:
-    """Where every worker logs its trials: child runs of the family's MLflow run."""
-
-    tracking_uri: str
-    parent_run_id: str
-    experiment_id: str
-
-
-@dataclass(frozen=True)
-class Session:
-    """What every worker of one search must agree on, published on the study by the leader.
-
-    Attributes:
-        deadline: wall-clock (``time.time()``) end of the search, so workers on other
-            machines stop at the same moment as the leader.
-        leader: the leading process, ``host:pid``.
-    """
-
-    family: str
-    budget: TuningBudget
-    seed: int
-    deadline: float
-    leader: str = ""
-    trial_runs: TrialRuns | None = None
-
-    @classmethod
-    def start(
-        cls, family: str, budget: TuningBudget, seed: int, trial_runs: TrialRuns | None = None
-    ) -> Session:
-        """A session whose deadline is the budget's seconds from now."""
-        return cls(
-            family=family,
-            budget=budget,
-            seed=seed,
-            deadline=time.time() + budget.timeout_s,
-            leader=f"{socket.gethostname()}:{os.getpid()}",
-            trial_runs=trial_runs,
-        )
-
-    def seconds_left(self) -> float:
-        """Seconds until the deadline (negative once passed)."""
-        return self.deadline - time.time()
-
-    def publish(self, study: Any) -> None:
-        """Write the session on the study (a later leader's session replaces it)."""
-        study.set_user_attr(SESSION_ATTR, dataclasses.asdict(self))
-
-    @classmethod
-    def read(cls, study: Any) -> Session | None:
-        """The session published on the study, if any."""
-        raw = study.user_attrs.get(SESSION_ATTR)
-        if raw is None:
-            return None
-        runs = raw.get("trial_runs")
-        return cls(
-            **{
-                **raw,
-                "budget": TuningBudget(**raw["budget"]),
-                "trial_runs": TrialRuns(**runs) if runs else None,
-            }
-        )
-
-
-class SurplusTrialError(Exception):
-    """A trial started after every share of the budget was held (a race between workers)."""
-
-
-class _QuietSurplus(logging.Filter):
-    """Optuna logs each failed trial as a warning with its traceback; a surplus trial is
-    bookkeeping, not a failure, so its two lines are dropped from the step's log."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.numbers: set[int] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(message.startswith(f"Trial {n} failed") for n in self.numbers)
-
-
-_quiet_surplus = _QuietSurplus()
-logging.getLogger("optuna.study._optimize").addFilter(_quiet_surplus)
-
-
-def budget_left(study: Any, n_trials: int) -> bool:
-    """Whether a worker has something to run: a queued retry, or a share of the budget free."""
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    if any(t.state == TrialState.WAITING for t in trials):
-        return True
-    held = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    return sum(t.state in held for t in trials) < n_trials
-
-
-def shares_held_before(study: Any, number: int) -> int:
-    """How many trials numbered before ``number`` hold a share of the budget."""
-    from optuna.trial import TrialState
-
-    holding = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    return sum(t.number < number for t in study.get_trials(deepcopy=False, states=holding))
 
 
 def work(
