@@ -19,12 +19,15 @@ import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import pandera.pandas as pa
 
 from churn_assets.lib.settings import CONTRACT_ENV_VAR
+
+if TYPE_CHECKING:
+    from churn_assets.lib.privacy import PrivacyPolicy
 
 BUILTIN_CONTRACT = Path(__file__).resolve().parent.parent / "contracts" / "telco.yaml"
 
@@ -184,8 +187,21 @@ class DataContract:
                 )
         if not self.feature_columns:
             raise ContractError(f"{self.path}: the contract leaves no feature columns")
+        from churn_assets.lib.privacy import PrivacyError
+
+        try:
+            _ = self.privacy
+        except PrivacyError as exc:
+            raise ContractError(str(exc)) from exc
 
     # ------------------------------------------------------------------ column views
+    @property
+    def privacy(self) -> PrivacyPolicy:
+        """What previews and the prediction log do with identifier and sensitive fields."""
+        from churn_assets.lib.privacy import PrivacyPolicy
+
+        return PrivacyPolicy.from_contract(self)
+
     @property
     def name(self) -> str:
         """The dataset's name (the schema's ``name``)."""
