@@ -134,6 +134,7 @@ def explanations(
     example per-customer top reasons (the same `FieldExplainer.top_reasons` that serving and
     batch scoring use). Stores the global importance table (for the model card)."""
     from churn_assets.defs.metadata import markdown, png_md
+    from churn_assets.lib.evaluation.explain import UNITS
     from churn_assets.lib.evaluation.shap_report import explain_candidate, publish
 
     champion = champion_candidate
@@ -145,6 +146,8 @@ def explanations(
         report.importance,
         metadata={
             "explainer": report.explainer,
+            # Every family's contributions are in this unit (lib/evaluation/explain.py).
+            "units": UNITS,
             "explained_rows": report.explained_rows,
             "top_features": markdown(report.importance.head(10).round(4)),
             "example_reasons": markdown(report.example_reasons),

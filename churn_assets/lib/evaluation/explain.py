@@ -3,9 +3,17 @@
 Models see one-hot encoded, scaled columns; people think in contract fields. Contributions
 are computed on the encoded columns by the explainer the model's family names
 (:meth:`~churn_assets.lib.training.families.base.FamilySpec.shap_explainer`: :class:`TreeShap`
-for the tree families, :class:`LinearShap` for logistic regression, on the model's log-odds)
-and summed back to the field each encoded column came from, so a reason reads
+for the boosters, :class:`ForestShap` for random forests, :class:`LinearShap` for logistic
+regression) and summed back to the field each encoded column came from, so a reason reads
 "Contract = Month-to-month: +0.82", not five one-hot columns.
+
+Every family's contributions are in one unit, **log-odds of churn** (:data:`UNITS`), so a
+reason means the same whichever family is champion, and they add up:
+``base_value + sum(contributions) == logit(P(churn))`` of the uncalibrated pipeline
+(:meth:`FieldExplainer.model_output`). Logistic regression and the boosters are explained on
+their log-odds margin directly. A forest averages probabilities, so TreeSHAP on it is exact in
+probability units only; :class:`ForestShap` rescales each row's contributions by one positive
+factor into log-odds (the row's ranking of fields, and every sign, is unchanged).
 
 Calibration (sigmoid or isotonic) is a monotone map applied after the model, so it changes
 probabilities but not which fields push a score up or down; explanations are of the
@@ -21,6 +29,17 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_BACKGROUND_ROWS = 200
+# The unit of every contribution and base value (the service's /explain says so too).
+UNITS = "log-odds"
+# Probabilities are clipped this far from 0 and 1 before the logit: a forest whose trees all
+# agree scores exactly 0 or 1, whose log-odds are infinite.
+PROBABILITY_EPS = 1e-6
+
+
+def logit(p: np.ndarray | float) -> np.ndarray:
+    """log(p / (1 - p)) with ``p`` clipped to [eps, 1 - eps] (finite for a certain forest)."""
+    q = np.clip(np.asarray(p, dtype=np.float64), PROBABILITY_EPS, 1 - PROBABILITY_EPS)
+    return np.log(q) - np.log1p(-q)
 
 
 def unwrap_pipeline(model: Any) -> Any:
@@ -57,11 +76,11 @@ class ShapValues(Protocol):
 
     @property
     def expected_value(self) -> Any:
-        """The base value the contributions start from."""
+        """The base value the contributions start from (log-odds)."""
         ...
 
     def values(self, encoded: np.ndarray) -> np.ndarray:
-        """Rows x encoded columns: each column's contribution for class 1."""
+        """Rows x encoded columns: each column's contribution for class 1 (log-odds)."""
         ...
 
 
@@ -103,10 +122,45 @@ class TreeShap:
             # shap 0.51 warns on every LightGBM binary model that its output "changed to a
             # list"; it returns one (rows, columns) array, as handled below.
             warnings.filterwarnings("ignore", "LightGBM binary classifier", UserWarning)
-            values = np.asarray(self._explainer.shap_values(encoded))
+            values = np.asarray(self._explainer.shap_values(encoded), dtype=np.float64)
         if values.ndim == 3:  # (rows, columns, classes) for sklearn forests
             values = values[:, :, 1]
         return values
+
+
+class ForestShap(TreeShap):
+    """TreeSHAP of a random forest, in log-odds like every other family.
+
+    A forest's output is the mean of its trees' probabilities, so TreeSHAP's contributions
+    add up to P(churn) minus the base probability ``b``. Each row's contributions are scaled
+    by ``(logit(p) - logit(b)) / (p - b)`` (the slope of the logit between the two, always
+    positive): they then add up to ``logit(p) - logit(b)`` exactly, and keep their signs and
+    their order within the row. This is a per-row change of units, not the Shapley values of
+    a log-odds model (a forest has none: the logit of an average is not a sum over trees).
+    """
+
+    @property
+    def probability_base(self) -> float:
+        """The base value in probability units (TreeSHAP's own)."""
+        return float(np.asarray(self._explainer.expected_value).reshape(-1)[-1])
+
+    @property
+    def expected_value(self) -> Any:
+        return float(logit(self.probability_base))
+
+    def values(self, encoded: np.ndarray) -> np.ndarray:
+        values = super().values(encoded)
+        base = self.probability_base
+        p = base + values.sum(axis=1)
+        gap = p - base
+        # Where p is (numerically) the base the slope is the logit's derivative there.
+        tiny = np.abs(gap) < 1e-12
+        slope = np.where(
+            tiny,
+            1.0 / (base * (1.0 - base)),
+            (logit(p) - logit(base)) / np.where(tiny, 1.0, gap),
+        )
+        return values * slope[:, None]
 
 
 class FieldExplainer:
@@ -136,11 +190,22 @@ class FieldExplainer:
         reference = self.preprocessor.transform(sample)
         self.shap = spec_of(self.estimator).shap_explainer(self.estimator, reference)
         self.kind = self.shap.kind
+        self.units = UNITS
         # Column i of the encoded matrix adds into field column group[i].
         self._group = np.array([self.fields.index(s) for s in self.sources])
 
+    @property
+    def base_value(self) -> float:
+        """What the contributions start from, in log-odds (a background's typical score)."""
+        return float(np.asarray(self.shap.expected_value).reshape(-1)[-1])
+
+    def model_output(self, frame: pd.DataFrame) -> np.ndarray:
+        """The explained score of each row in the contributions' units: the log-odds of the
+        uncalibrated pipeline's P(churn) (``base_value`` plus a row's contributions)."""
+        return logit(self.pipeline.predict_proba(frame)[:, 1])
+
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Rows x contract fields: each field's contribution to the log-odds."""
+        """Rows x contract fields: each field's contribution to the log-odds of churn."""
         values = self.shap.values(self.preprocessor.transform(frame))
         summed = np.zeros((len(frame), len(self.fields)))
         np.add.at(summed.T, self._group, values.T)

@@ -197,6 +197,7 @@ def test_explanations(trained, contract: DataContract) -> None:
     _, mats, _ = trained
     meta = mats["explanations"]
     assert meta["explainer"] in ("tree", "linear")
+    assert meta["units"] == "log-odds"  # whichever family won
     assert meta["explained_rows"] > 0
     assert "base64" in meta["plot_beeswarm"]
     # Reasons are in contract fields (or engineered features), never encoded columns.

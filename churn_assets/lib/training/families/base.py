@@ -85,8 +85,9 @@ class FamilySpec(abc.ABC):
 
     @abc.abstractmethod
     def shap_explainer(self, estimator: Any, reference: np.ndarray) -> ShapValues:
-        """The SHAP explainer of the fitted estimator on encoded rows (log-odds where the
-        model has them), with ``reference`` an encoded background sample."""
+        """The SHAP explainer of the fitted estimator on encoded rows, with ``reference`` an
+        encoded background sample. Its values and base are in log-odds of churn, whatever the
+        model's own output (``lib.evaluation.explain.UNITS``; see ``ForestShap``)."""
 
 
 def suggest_booster_params(trial: Any, positive_weight: float) -> dict[str, Any]:

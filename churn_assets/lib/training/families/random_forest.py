@@ -125,9 +125,10 @@ class RandomForest(FamilySpec):
         return _ForestScores(estimator, _ForestArrays.from_forest(estimator))
 
     def shap_explainer(self, estimator: Any, reference: np.ndarray) -> ShapValues:
-        from churn_assets.lib.evaluation.explain import TreeShap
+        # TreeSHAP of a forest is in probability units; ForestShap puts it in log-odds.
+        from churn_assets.lib.evaluation.explain import ForestShap
 
-        return TreeShap(estimator)
+        return ForestShap(estimator)
 
 
 SPEC = RandomForest()
