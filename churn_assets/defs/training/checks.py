@@ -7,15 +7,18 @@ from churn_assets.lib.training.policy import BehaviourPolicy
 
 
 class BehaviourConfig(dg.Config, BehaviourPolicy):
-    """What the model must (not) be sensitive to. Directions name contract fields and values;
-    a rule whose field the contract lacks is skipped and reported."""
+    """What the model must (not) be sensitive to. Invariant fields and directions name
+    contract features and values; a rule naming anything else fails the check, naming it."""
 
 
 @dg.asset_check(
     asset="champion_candidate",
     additional_ins={"validation_set": dg.AssetIn()},
     blocking=True,
-    description="Invariance, directional expectations and slice floors on validation rows.",
+    description=(
+        "Inputs are contract features, batch invariance, invariance of configured fields, "
+        "directional expectations and slice floors on validation rows."
+    ),
 )
 def behavioural_tests(
     config: BehaviourConfig,
@@ -23,35 +26,47 @@ def behavioural_tests(
     champion_candidate,
     validation_set,
 ) -> dg.AssetCheckResult:
-    """Behavioural tests of the champion candidate; any failing test fails the check."""
+    """Behavioural tests of the champion candidate; any failing test fails the check, and so
+    does a rule that names a field or value the contract or the rows lack."""
     import pandas as pd
 
     from churn_assets.defs.metadata import markdown
     from churn_assets.lib.features.engineering import TARGET_COL
-    from churn_assets.lib.training.behaviour import Direction, directional, invariance, slice_floors
+    from churn_assets.lib.training import behaviour
 
     contract = platform.contract()
     model = champion_candidate
+    directions = [behaviour.Direction(**rule) for rule in config.directions]
 
-    # Scoring through the candidate selects its input fields: the id column is passed along
-    # exactly as a caller would pass it.
+    # Scoring through the candidate selects its input fields, as a caller's rows would be.
     def score(frame: pd.DataFrame):
         return model.predict_proba(frame)
 
     rows = validation_set
-    verdicts = [
-        invariance(
-            score, rows, field, config.invariance_tolerance if field != contract.id_column else 0.0
+    try:
+        behaviour.check_rules(contract, config.invariant_fields, directions)
+        verdicts = [
+            behaviour.inputs_are_features(model.input_columns, contract),
+            behaviour.batch_invariance(score, rows),
+        ]
+        verdicts += [
+            behaviour.invariance(score, rows, field, config.invariance_tolerance)
+            for field in config.invariant_fields
+        ]
+        verdicts += [
+            behaviour.directional(
+                score, rows, rule, config.direction_tolerance, config.max_violation_share
+            )
+            for rule in directions
+        ]
+    except behaviour.BehaviourRuleError as exc:
+        # A rule that cannot be judged is a failed check (blocking), not a silent pass.
+        return dg.AssetCheckResult(
+            passed=False,
+            metadata={"value": 1, "threshold": 0, "rule_error": str(exc)},
+            description=str(exc),
         )
-        for field in [contract.id_column, *config.invariant_fields]
-    ]
-    verdicts += [
-        directional(
-            score, rows, Direction(**rule), config.direction_tolerance, config.max_violation_share
-        )
-        for rule in config.directions
-    ]
-    verdicts += slice_floors(
+    verdicts += behaviour.slice_floors(
         score(rows),
         rows[TARGET_COL].to_numpy(),
         rows,

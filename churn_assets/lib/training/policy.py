@@ -46,12 +46,16 @@ class ChampionPolicy(CostPolicy):
 class BehaviourPolicy(BaseModel):
     """What the model must (not) be sensitive to, and how much slack each test allows.
 
-    Directions name contract fields and values; a rule whose field the contract lacks is
-    skipped and reported.
+    Invariant fields and directions name contract features and values; a rule naming a
+    field the contract lacks, a non-feature (the id: that test could not fail) or a value the
+    contract does not allow fails the check with an error naming it (``lib/training/
+    behaviour.py``).
     """
 
     invariant_fields: list[str] = Field(
-        [], description="fields besides the customer id (always tested) the score ignores"
+        [],
+        description="model inputs the score must ignore (e.g. a sensitive attribute kept as a "
+        "feature); not the id, which is never an input",
     )
     invariance_tolerance: float = Field(
         0.02, description="largest score change allowed when an invariant field is shuffled"
