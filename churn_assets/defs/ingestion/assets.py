@@ -10,6 +10,7 @@ from churn_assets.defs.resources import ChurnPlatform
 if TYPE_CHECKING:
     import pandas as pd
 
+    from churn_assets.lib.contract import DataContract
     from churn_assets.lib.ingestion.validation import ValidationResult
 
 GROUP = "ingestion"
@@ -68,17 +69,17 @@ def raw_customers(
             f"{loaded.unparseable_lines} line(s) could not be parsed; they will be quarantined"
         )
     context.log.info(f"Read {len(frame):,} rows from {len(loaded.files) or 1} file(s)")
-    for name, reason in loaded.skipped.items():
-        context.log.warning(f"Skipped unreadable file {name}: {reason}")
+    for name, reason in loaded.rejected.items():
+        context.log.warning(f"Rejected unreadable file {name} (quarantined as one row): {reason}")
     return dg.Output(
         frame,
         data_version=dg.DataVersion(frame_hash(frame)),
         metadata={
-            **table_metadata(frame),
+            **table_metadata(frame, contract),
             "source": loaded.description,
             "files": dg.MetadataValue.json(loaded.files),
             "unparseable_lines": loaded.unparseable_lines,
-            "skipped_files": dg.MetadataValue.json(loaded.skipped),
+            "rejected_files": dg.MetadataValue.json(loaded.rejected),
             "contract": contract.path,
         },
     )
@@ -159,38 +160,52 @@ def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatfor
         output_name="quarantined_customers",
         data_version=dg.DataVersion(frame_hash(result.quarantined)),
         metadata={
-            **table_metadata(result.quarantined),
+            **table_metadata(result.quarantined, contract),
             **counts,
             "reasons": markdown(reasons) if len(reasons) else dg.MetadataValue.md("none"),
         },
     )
-    yield _rejected_share_check(result, reasons, limit)
+    yield _rejected_share_check(result, reasons, contract)
 
 
 def _rejected_share_check(
-    result: "ValidationResult", reasons: "pd.DataFrame", limit: float
+    result: "ValidationResult", reasons: "pd.DataFrame", contract: "DataContract"
 ) -> dg.AssetCheckResult:
     """The blocking verdict on the quarantined share, with the top reasons and examples."""
     from churn_assets.defs.metadata import markdown, preview
 
-    share = result.rejected_share
+    limit = contract.max_rejected_share
+    share, file_share = result.rejected_share, result.rejected_file_share
+    passed = result.within_limit(limit)
     none = dg.MetadataValue.md("none")
+    files = len(result.rejected_files)
+    summary = f"{share:.2%} of rows quarantined" + (
+        f", {files} of {result.files_received} file(s) rejected whole ({file_share:.0%})"
+        if files
+        else ""
+    )
     return dg.AssetCheckResult(
         check_name="rejected_share_within_limit",
         asset_key="validated_customers",
-        passed=bool(share <= limit),
+        passed=passed,
         metadata={
-            "value": float(share),
+            # The worse of the two shares: a file rejected whole counts as a whole file.
+            "value": float(max(share, file_share)),
             "threshold": float(limit),
             "rows_quarantined": len(result.quarantined),
             "rows_received": result.n_rows,
+            "files_rejected": files,
+            "files_received": result.files_received,
+            "rejected_files": dg.MetadataValue.json(result.rejected_files),
             "top_reasons": markdown(reasons.head(10)) if len(reasons) else none,
-            "examples": preview(result.quarantined, 5) if len(result.quarantined) else none,
+            "examples": (
+                preview(result.quarantined, 5, contract) if len(result.quarantined) else none
+            ),
         },
         description=(
-            f"{share:.2%} of rows quarantined (limit {limit:.0%})"
-            if share <= limit
-            else f"{share:.2%} of rows quarantined, above the {limit:.0%} limit: "
-            "downstream assets will not run. See quarantined_customers for the reasons."
+            f"{summary} (limit {limit:.0%})"
+            if passed
+            else f"{summary}, above the {limit:.0%} limit: downstream assets will not run. "
+            "See quarantined_customers for the reasons."
         ),
     )

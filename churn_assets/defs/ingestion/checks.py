@@ -34,8 +34,10 @@ def conforms_to_contract(platform: ChurnPlatform, validated_customers) -> dg.Ass
     """The stored validated table passes the contract's Pandera schema (re-read from storage)."""
     from churn_assets.lib.ingestion.validation import contract_failures
 
-    cases = contract_failures(validated_customers, platform.contract())
+    contract = platform.contract()
+    cases = contract_failures(validated_customers, contract)
     if len(cases):
+        cases = _private(cases, contract)
         return dg.AssetCheckResult(
             passed=False,
             metadata={
@@ -51,6 +53,19 @@ def conforms_to_contract(platform: ChurnPlatform, validated_customers) -> dg.Ass
         passed=True,
         metadata={"value": 0, "threshold": 0, "rows": len(validated_customers)},
     )
+
+
+def _private(cases, contract):
+    """Failure cases with the previews privacy rule applied to the values they quote (an
+    identifier's value hashed, a sensitive attribute's withheld), for the event log."""
+    from churn_assets.lib.privacy import pseudonym
+
+    policy = contract.privacy
+    actions = cases["column"].astype(str).map(lambda c: policy.action("previews", c))
+    values = cases["failure_case"].astype(object)
+    values = values.mask(actions.eq("hash"), values.map(pseudonym))
+    values = values.mask(actions.eq("drop"), "(withheld: sensitive)")
+    return cases.assign(failure_case=values)
 
 
 @dg.asset_check(asset="validated_customers", blocking=True)

@@ -8,13 +8,18 @@ so validation can quarantine it with the rest. Every row carries lineage columns
 
 from __future__ import annotations
 
+import csv
 import io
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from churn_assets.lib.ingestion.errors import SourceFormatError
+from churn_assets.lib.ingestion.errors import (
+    SourceFormatError,
+    duplicated_columns,
+    duplicated_columns_error,
+)
 from churn_assets.lib.ingestion.months import month_of
 from churn_assets.lib.ingestion.stores import FileStore
 
@@ -24,6 +29,9 @@ SOURCE_COL = "_source"
 LINE_COL = "_line"
 PARSE_ERROR_COL = "_parse_error"
 LINEAGE_COLUMNS = (SOURCE_COL, LINE_COL, PARSE_ERROR_COL)
+# The `_line` of the one row that stands for a whole file no line of which could be read.
+FILE_LINE = 0
+FILE_REJECTED = "whole file rejected: "
 
 
 def _decode(data: bytes, name: str) -> tuple[str, list[tuple[int, str]]]:
@@ -68,6 +76,10 @@ def read_csv_text(data: bytes, name: str) -> pd.DataFrame:
         columns = list(pd.read_csv(io.StringIO(header_line), nrows=0).columns)
     except pd.errors.EmptyDataError as exc:
         raise SourceFormatError(f"{name}: the first line is blank, expected a header") from exc
+    # pandas renames a repeated name (`gender.1`); the raw header says what the file holds.
+    duplicated = duplicated_columns(next(csv.reader([header_line]), []))
+    if duplicated:
+        raise SourceFormatError(duplicated_columns_error(name, duplicated))
 
     def on_invalid(row: Any) -> str:
         bad.append(
@@ -129,13 +141,25 @@ def read_table(data: bytes, name: str) -> pd.DataFrame:
         if not data:
             raise SourceFormatError(f"{name}: the file is empty (0 bytes)")
         try:
+            import pyarrow.parquet as pq
+
+            # Checked on the schema first: pyarrow cannot even read a repeated column.
+            names = pq.ParquetFile(io.BytesIO(data)).schema_arrow.names
+            duplicated = duplicated_columns([str(n) for n in names])
+            if duplicated:
+                raise SourceFormatError(duplicated_columns_error(name, duplicated))
             frame = pd.read_parquet(io.BytesIO(data))
+        except SourceFormatError:
+            raise
         except Exception as exc:  # pyarrow raises several error types for corrupt files
             raise SourceFormatError(f"{name}: not a readable Parquet file: {exc}") from exc
         frame[LINE_COL] = pd.RangeIndex(1, len(frame) + 1)
         frame[SOURCE_COL] = name
     else:
         raise SourceFormatError(f"{name}: unsupported file type (use .csv or .parquet)")
+    duplicated = duplicated_columns([str(c) for c in frame.columns])
+    if duplicated:
+        raise SourceFormatError(duplicated_columns_error(name, duplicated))
     if PARSE_ERROR_COL not in frame:
         frame[PARSE_ERROR_COL] = None
     return frame
@@ -151,34 +175,47 @@ def add_snapshot_from_name(frame: pd.DataFrame, name: str, column: str | None) -
     return frame
 
 
+def rejected_file_row(name: str, reason: str) -> pd.DataFrame:
+    """The one raw row that stands for a file no line of which could be read.
+
+    It carries the reason in ``_parse_error`` and line :data:`FILE_LINE`, so validation
+    quarantines it like any unparseable line and the rejected-share check counts the file.
+    """
+    return pd.DataFrame(
+        {SOURCE_COL: [name], LINE_COL: [FILE_LINE], PARSE_ERROR_COL: [FILE_REJECTED + reason]}
+    )
+
+
 def read_files(
     store: FileStore, event_time: str | None = None
 ) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
     """Read and concatenate every file of a store, in name order.
 
     In a folder of several files, a file that cannot be read at all (empty, header only,
-    corrupt) is skipped and returned with the reason, so one bad monthly drop does not stop
-    retraining on the others; the landing sensor has already reported it. When every file is
-    unreadable, or the source is a single file, the error is raised.
+    corrupt, a repeated header column) does not stop the others: it becomes one raw row
+    (:func:`rejected_file_row`) that validation quarantines with its reason, so the blocking
+    rejected-share check counts it. When every file is unreadable, or the source is a single
+    file, the error is raised.
 
     Returns:
-        The raw frame, the names of the files read, and ``{skipped file: reason}``.
+        The raw frame, the names of the files read, and ``{rejected file: reason}``.
     """
     files = store.list_files()
-    frames, names, skipped = [], [], {}
+    frames, names, rejected = [], [], {}
     for f in files:
         try:
             frame = read_table(store.read_bytes(f), f.name)
         except SourceFormatError as exc:
             if len(files) == 1:
                 raise
-            skipped[f.name] = str(exc)
+            rejected[f.name] = str(exc)
             continue
         frames.append(add_snapshot_from_name(frame, f.name, event_time))
         names.append(f.name)
     if not frames:
         raise SourceFormatError(
-            f"{store.description}: no readable file: " + "; ".join(skipped.values())
+            f"{store.description}: no readable file: " + "; ".join(rejected.values())
         )
+    frames.extend(rejected_file_row(name, reason) for name, reason in rejected.items())
     raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return raw, names, skipped
+    return raw, names, rejected

@@ -15,7 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from churn_assets.lib.ingestion.readers import LINE_COL, PARSE_ERROR_COL, SOURCE_COL, read_files
+from churn_assets.lib.ingestion.readers import (
+    FILE_LINE,
+    LINE_COL,
+    PARSE_ERROR_COL,
+    SOURCE_COL,
+    read_files,
+)
 from churn_assets.lib.ingestion.stores import fingerprint, open_store
 from churn_assets.lib.ingestion.uri import DataURI, simulator_config
 
@@ -27,12 +33,14 @@ class RawLoad:
     frame: pd.DataFrame
     files: list[str]
     description: str
-    skipped: dict[str, str] = field(default_factory=dict)  # unreadable file -> reason
+    # Unreadable file -> reason; each is also one row of the frame, quarantined downstream.
+    rejected: dict[str, str] = field(default_factory=dict)
 
     @property
     def unparseable_lines(self) -> int:
         """Rows that stand for a line the reader could not parse (validation quarantines them)."""
-        return int(self.frame[PARSE_ERROR_COL].notna().sum())
+        lines = self.frame[PARSE_ERROR_COL].notna() & self.frame[LINE_COL].ne(FILE_LINE)
+        return int(lines.sum())
 
 
 def source_version(uri: DataURI, s3_client: Callable[[], Any] | None = None) -> tuple[str, int]:
@@ -58,5 +66,5 @@ def load_raw(
         frame[PARSE_ERROR_COL] = None
         return RawLoad(frame, [], f"simulator {config}")
     store = open_store(uri, s3_client)
-    frame, names, skipped = read_files(store, event_time)
-    return RawLoad(frame, names, store.description, skipped)
+    frame, names, rejected = read_files(store, event_time)
+    return RawLoad(frame, names, store.description, rejected)

@@ -8,7 +8,7 @@ either in ``valid`` (coerced to the contract's dtypes, null policies applied) or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ import pandera.pandas as pa
 
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.ingestion.readers import (
+    FILE_LINE,
     LINE_COL,
     LINEAGE_COLUMNS,
     PARSE_ERROR_COL,
@@ -53,6 +54,10 @@ class ValidationResult:
     valid: pd.DataFrame
     quarantined: pd.DataFrame
     ignored_columns: list[str]
+    files_received: int = 1
+    # Files of a folder source that could not be read at all -> reason (each is also one
+    # quarantined row, at line 0).
+    rejected_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -64,28 +69,60 @@ class ValidationResult:
         """Share of received rows that were quarantined."""
         return len(self.quarantined) / self.n_rows if self.n_rows else 0.0
 
+    @property
+    def rejected_file_share(self) -> float:
+        """Share of received files rejected whole (their rows are unknown, so they are
+        judged as files: one bad month of twelve is 8 %, whatever its size)."""
+        return len(self.rejected_files) / self.files_received if self.files_received else 0.0
+
+    def within_limit(self, limit: float) -> bool:
+        """Whether both the row share and the whole-file share are at most ``limit``."""
+        return self.rejected_share <= limit and self.rejected_file_share <= limit
+
     def counts(self) -> dict[str, int | float]:
-        """Rows received, valid and quarantined, and the rejected share."""
+        """Rows received, valid and quarantined, files rejected whole, and the shares."""
         return {
             "rows_received": self.n_rows,
             "rows_valid": len(self.valid),
             "rows_quarantined": len(self.quarantined),
             "rejected_share": float(self.rejected_share),
+            "files_received": self.files_received,
+            "files_rejected": len(self.rejected_files),
+            "rejected_file_share": float(self.rejected_file_share),
         }
 
     def reason_counts(self) -> pd.DataFrame:
         """How many quarantined rows each kind of problem affected (most frequent first)."""
         if self.quarantined.empty:
             return pd.DataFrame({"problem": pd.Series(dtype=str), "rows": pd.Series(dtype=int)})
-        kinds = (
-            self.quarantined[REASONS_COL]
-            .str.split("; ")
-            .explode()
-            # The kind of problem without the offending value or line text.
-            .str.replace(r"( \(got .*\)|: '.*')$", "", regex=True)
-        )
+        kinds = reason_kinds(self.quarantined[REASONS_COL].str.split("; ").explode())
         counts = kinds.value_counts().rename_axis("problem").reset_index(name="rows")
         return counts
+
+
+def reason_kinds(reasons: pd.Series) -> pd.Series:
+    """The kind of each problem without the offending value or line text (what alerts and
+    previews may show: a reason such as ``tenure: in_range (got '-1')`` or a malformed line's
+    text can carry a customer's data)."""
+    return reasons.str.replace(r"( \(got .*\)|: '.*')$", "", regex=True)
+
+
+def without_quoted_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """A raw or quarantined table for a preview: reasons and parse errors without the values
+    and line text they quote (the values themselves are in the columns, where the privacy
+    rule of previews applies)."""
+    out = frame
+    for column in (REASONS_COL, PARSE_ERROR_COL):
+        if column in out:
+            kinds = out[column].map(
+                lambda text: (
+                    text
+                    if not isinstance(text, str)
+                    else "; ".join(reason_kinds(pd.Series(text.split("; "), dtype=object)))
+                )
+            )
+            out = out.assign(**{column: kinds})
+    return out
 
 
 def contract_failures(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
@@ -178,7 +215,7 @@ def validate_frame(
         parse_errors = parse_errors[parse_errors.notna()]
         for idx, message in parse_errors.items():
             reasons[int(idx)] = [str(message)]
-    remaining = frame.drop(index=list(reasons))
+    remaining = _whole_numbers(frame.drop(index=list(reasons)), contract, reasons)
 
     schema = contract.schema_for(known)
     coerced = None
@@ -212,9 +249,61 @@ def validate_frame(
 
     valid = _apply_null_policies(coerced, contract)
     quarantined = _quarantine_frame(raw, frame, reasons)
+    files, rejected_files = _files(raw)
     return ValidationResult(
-        valid=valid.reset_index(drop=True), quarantined=quarantined, ignored_columns=ignored
+        valid=valid.reset_index(drop=True),
+        quarantined=quarantined,
+        ignored_columns=ignored,
+        files_received=files,
+        rejected_files=rejected_files,
     )
+
+
+def _files(raw: pd.DataFrame) -> tuple[int, dict[str, str]]:
+    """Files received, and those rejected whole (their one row at line 0) with the reason."""
+    if SOURCE_COL not in raw or LINE_COL not in raw or PARSE_ERROR_COL not in raw:
+        return 1, {}
+    whole = raw[raw[LINE_COL].eq(FILE_LINE) & raw[PARSE_ERROR_COL].notna()]
+    sources, errors = whole[SOURCE_COL].astype(str), whole[PARSE_ERROR_COL].astype(str)
+    rejected = dict(zip(sources, errors, strict=True))
+    return max(int(raw[SOURCE_COL].nunique()), 1), rejected
+
+
+# Text that writes a whole number as a float: "3.0", "-12.", "7.000".
+_WHOLE_FLOAT_TEXT = r"^[+-]?\d+\.0*$"
+
+
+def _whole_numbers(
+    frame: pd.DataFrame, contract: DataContract, reasons: dict[int, list[str]]
+) -> pd.DataFrame:
+    """Integer columns take whole numbers only: a cast would truncate 2.5 to 2 silently.
+
+    A value with a fractional part (2.5 as a float, or ``"2.5"`` as text) is quarantined
+    with a reason; a whole number written as a float (3.0, or ``"3.0"``: Parquet writers
+    store an integer column with nulls as floats, spreadsheets export ``3.0``) passes as 3.
+    """
+    out = frame
+    for column in out.columns:
+        dtype = str(contract.schema.columns[column].dtype)
+        if not dtype.lower().startswith(("int", "uint")) or out[column].dtype.kind in "iub":
+            continue
+        values = out[column]
+        numbers = pd.to_numeric(values, errors="coerce")  # other text is the schema's to judge
+        finite = numbers.notna() & np.isfinite(numbers.astype(float))
+        fractional = finite & numbers.ne(np.floor(numbers.astype(float)))
+        for idx, value in values[fractional].items():
+            reasons.setdefault(int(idx), []).append(
+                f"{column}: not a whole number (got {value!r}, which a cast to the contract's "
+                f"{dtype} would truncate)"
+            )
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            text = values.astype("string")
+            whole_text = text.str.fullmatch(_WHOLE_FLOAT_TEXT).fillna(False).astype(bool)
+            if whole_text.any():
+                out = out.copy() if out is frame else out
+                out.loc[whole_text, column] = text[whole_text].str.split(".").str[0]
+        out = out.drop(index=values.index[fractional.to_numpy()])
+    return out
 
 
 def _apply_null_policies(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:

@@ -4,9 +4,11 @@ quarantines malformed lines downstream)."""
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import PurePosixPath
 
+from churn_assets.lib.ingestion.errors import duplicated_columns, duplicated_columns_error
 from churn_assets.lib.ingestion.months import month_of, months_in_name
 from churn_assets.lib.ingestion.stores import SUPPORTED_SUFFIXES
 
@@ -65,9 +67,13 @@ def _csv_problem(data: bytes, name: str) -> str | None:
     if not header.strip():
         return f"{name}: the first line is blank, expected a header"
     try:
-        header.decode("utf-8")
+        header_text = header.decode("utf-8")
     except UnicodeDecodeError as exc:
         return f"{name}: the header line is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    # A repeated column cannot be told apart from its twin, and would break the folder read.
+    duplicated = duplicated_columns(next(csv.reader([header_text.rstrip("\r")]), []))
+    if duplicated:
+        return duplicated_columns_error(name, duplicated)
     if not rest.strip():
         return f"{name}: header only, no data rows"
     try:
@@ -100,6 +106,9 @@ def _parquet_problem(data: bytes, name: str) -> str | None:
         metadata = pq.ParquetFile(io.BytesIO(data)).metadata
     except Exception as exc:  # pyarrow raises several error types for corrupt footers
         return f"{name}: not a readable Parquet file: {exc}"
+    duplicated = duplicated_columns(list(metadata.schema.to_arrow_schema().names))
+    if duplicated:
+        return duplicated_columns_error(name, duplicated)
     if metadata.num_rows == 0:
         return f"{name}: header only, no data rows (Parquet schema with 0 rows)"
     return None

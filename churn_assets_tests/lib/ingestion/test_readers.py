@@ -51,3 +51,27 @@ def test_text_is_kept_verbatim() -> None:
     # Leading zeros and spaces survive reading; types are validation's business.
     assert frame.loc[0, "customerID"] == "007"
     assert frame.loc[0, "tenure"] == " 3 "
+
+
+@pytest.mark.parametrize(
+    "header", ["customerID,gender,gender,Churn", 'customerID,"gender",gender,Churn']
+)
+def test_a_repeated_header_column_is_a_clear_error(header: str) -> None:
+    # pandas would rename the copy to `gender.1`; the file holds two `gender` columns.
+    with pytest.raises(
+        SourceFormatError, match=r"dup\.csv: duplicated header column\(s\) \['gender'\]"
+    ):
+        read_table(f"{header}\n1,Male,Female,No\n".encode(), "dup.csv")
+
+
+def test_a_repeated_parquet_column_is_a_clear_error() -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table([pa.array(["1"]), pa.array([3]), pa.array([4])], names=["id", "t", "t"])
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    with pytest.raises(SourceFormatError, match=r"duplicated header column\(s\) \['t'\]"):
+        read_table(buffer.getvalue(), "dup.parquet")

@@ -57,15 +57,26 @@ def test_source_version_tracks_new_files(tmp_path: Path) -> None:
     assert n == 2 and second != first
 
 
-def test_an_unreadable_file_in_a_folder_is_skipped_and_reported(tmp_path: Path) -> None:
+def test_an_unreadable_file_in_a_folder_is_quarantined_not_skipped(tmp_path: Path) -> None:
     good = "customerID,tenure\n1,3\n2,5\n"
     (tmp_path / "customers_2026-01.csv").write_text(good)
     (tmp_path / "customers_2026-02.csv").write_text("")
+    # A repeated header column: it would break the concatenation of the whole folder.
+    (tmp_path / "customers_2026-03.csv").write_text("customerID,tenure,tenure\n3,1,2\n")
     loaded = load_raw(parse_data_uri(str(tmp_path)))
-    assert len(loaded.frame) == 2
     assert [Path(f).name for f in loaded.files] == ["customers_2026-01.csv"]
-    [(skipped, reason)] = loaded.skipped.items()
-    assert skipped.endswith("customers_2026-02.csv") and "empty" in reason
+    assert {Path(f).name: r for f, r in loaded.rejected.items()}.keys() == {
+        "customers_2026-02.csv",
+        "customers_2026-03.csv",
+    }
+    # Each rejected file is one raw row at line 0 that carries its reason, for validation.
+    whole = loaded.frame[loaded.frame["_line"] == 0].set_index("_source")["_parse_error"]
+    assert len(loaded.frame) == 4 and len(whole) == 2
+    assert "empty" in whole[str(tmp_path / "customers_2026-02.csv")]
+    assert (
+        "duplicated header column(s) ['tenure']" in whole[str(tmp_path / "customers_2026-03.csv")]
+    )
+    assert loaded.unparseable_lines == 0  # files, not lines
     (tmp_path / "customers_2026-01.csv").write_text("   ")
     with pytest.raises(SourceFormatError, match="no readable file"):
         load_raw(parse_data_uri(str(tmp_path)))

@@ -132,6 +132,9 @@ def test_parse_errors_are_quarantined(clean: pd.DataFrame, contract: DataContrac
         "rows_valid": len(clean) - 1,
         "rows_quarantined": 1,
         "rejected_share": 1 / len(clean),
+        "files_received": 1,
+        "files_rejected": 0,
+        "rejected_file_share": 0.0,
     }
     assert result.reason_counts().loc[0, "problem"] == (
         "malformed CSV line: expected 22 fields, got 3"
@@ -160,3 +163,46 @@ def test_class_counts(clean: pd.DataFrame, contract: DataContract) -> None:
     positives, negatives = class_counts(clean, contract)
     assert positives == (clean["Churn"] == "Yes").sum() > 0
     assert positives + negatives == len(clean)
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["text", "float"])
+def test_fractions_in_an_integer_column_are_quarantined_not_truncated(
+    clean: pd.DataFrame, contract: DataContract, typed: bool
+) -> None:
+    """`tenure` 2.5 is quarantined (a cast would make it 2); 3.0 is the whole number 3 and
+    passes, whether it arrives as text (a CSV) or as a float (Parquet with nulls)."""
+    bad = clean.head(20).copy()
+    if typed:
+        bad["tenure"] = bad["tenure"].astype(float)
+    bad.loc[[2, 5], "tenure"] = [2.5, 3.0] if typed else ["2.5", "3.0"]
+    result = validate_frame(bad, contract)
+    assert len(result.quarantined) == 1
+    row = result.quarantined.iloc[0]
+    assert row["customerID"] == bad.loc[2, "customerID"]
+    assert "tenure: not a whole number (got " in row[REASONS_COL] and "2.5" in row[REASONS_COL]
+    assert row["tenure"] == "2.5"  # as received
+    assert result.valid["tenure"].dtype == "int64"
+    assert bad.loc[5, "customerID"] in set(result.valid["customerID"])
+    assert result.valid.set_index("customerID").loc[bad.loc[5, "customerID"], "tenure"] == 3
+    assert result.reason_counts()["problem"].tolist() == ["tenure: not a whole number"]
+
+
+def test_a_file_rejected_whole_counts_as_a_file(
+    clean: pd.DataFrame, contract: DataContract
+) -> None:
+    from churn_assets.lib.ingestion.readers import rejected_file_row
+
+    months = [
+        clean.iloc[i * 50 : (i + 1) * 50].assign(_source=f"m{i}.csv", _line=range(2, 52))
+        for i in range(9)
+    ]
+    raw = pd.concat([*months, rejected_file_row("m9.csv", "m9.csv: the file is empty")])
+    result = validate_frame(
+        raw.assign(_parse_error=raw["_parse_error"].where(raw["_line"] == 0)), contract
+    )
+    assert result.rejected_files == {"m9.csv": "whole file rejected: m9.csv: the file is empty"}
+    assert (result.files_received, result.rejected_file_share) == (10, 0.1)
+    assert result.rejected_share < 0.05  # one row of 451...
+    assert not result.within_limit(0.05)  # ...but one file of ten
+    assert result.quarantined.loc[0, "_line"] == 0
+    assert "whole file rejected" in result.quarantined.loc[0, REASONS_COL]

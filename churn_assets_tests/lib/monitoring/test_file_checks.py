@@ -30,3 +30,20 @@ def test_content_problem_accepts_plausible_files() -> None:
 def test_name_problem(name: str, problem: str | None) -> None:
     found = name_problem(name)
     assert found is None if problem is None else problem in found
+
+
+def test_a_repeated_header_column_is_rejected_by_name() -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    problem = content_problem(b"customerID,tenure,tenure\r\n1,2,3\r\n", "c_2026-04.csv")
+    assert problem == (
+        "c_2026-04.csv: duplicated header column(s) ['tenure']: each column may appear once "
+        "(rename or remove the copy and upload the file again)"
+    )
+    table = pa.table([pa.array(["1"]), pa.array([3]), pa.array([4])], names=["id", "t", "t"])
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    assert "duplicated header column(s) ['t']" in content_problem(buffer.getvalue(), "c.parquet")
