@@ -19,7 +19,7 @@ export BENTOML_DO_NOT_TRACK := True
 PORT ?= 3001
 WORKERS ?= 1
 
-.PHONY: help uv install demo test lint format ui mlflow serve loop loop-ui bench clean clean-loop \
+.PHONY: help uv install demo status test lint format ui mlflow serve loop loop-ui bench clean clean-loop \
 	team-up team-demo team-down team-status team-env
 
 help:  ## List the targets
@@ -34,9 +34,14 @@ install: uv  ## Create .venv from the lock file (Python 3.11)
 	@# Never over an instance configured with storage (the team stack's, on Postgres).
 	@grep -qs '^storage:' "$(DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 
+# One line per finished step, then the result summary (Dagster's full log goes to a file
+# under $(CHURN_HOME)/logs; CHURN_LOG_LEVEL=debug also prints its event log on stderr).
 demo: install  ## Install, then materialize the whole asset graph on the built-in simulator
-	$(UV) run --frozen dg launch --job churn_pipeline
-	@echo "Done. State is in $(CHURN_HOME); run 'make ui' to explore it."
+	@$(UV) run --frozen python -m churn_assets.console demo --job churn_pipeline
+	@echo "State is in $(CHURN_HOME); 'make ui' and 'make mlflow' explore it, 'make status' sums it up."
+
+status: install  ## Champion and challenger, the last run of each job, drift, open alerts
+	@$(UV) run --frozen python -m churn_assets.console status
 
 test: install  ## Install, then run lint, the definitions check and the whole test suite
 	$(UV) run --frozen ruff check .

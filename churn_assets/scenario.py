@@ -17,8 +17,10 @@ set ``DAGSTER_HOME`` (holding the repository's ``dagster.yaml``), ``CHURN_HOME``
    UI's Launch button does (``dagster job launch``): the first champion;
 4. lands each next month once the previous one's drift report is in the instance's event
    log and nothing has run for a few sensor intervals (so the trigger has had its say);
-5. stops the daemon, prints the phases and verdicts as JSON, and exits non-zero naming what
-   did not happen (`lib/monitoring/loop_expectations.py` says what is expected).
+5. stops the daemon, prints the phases, verdicts and the newest training's result summary
+   (as JSON on stdout when stdout is not a terminal, the text then on stderr; the JSON is
+   also in ``CHURN_HOME/loop_summary.json``), and exits non-zero naming what did not happen
+   (`lib/monitoring/loop_expectations.py` says what is expected).
 It never ticks a sensor, evaluates automation or launches a monitoring run itself.
 """
 
@@ -42,6 +44,7 @@ import dagster as dg
 
 from churn_assets.defs.monitoring.sensors import TRIGGER_TAG
 from churn_assets.lib import settings
+from churn_assets.lib.console.loop import phase_line, render_loop
 from churn_assets.lib.ingestion.months import month_of
 from churn_assets.lib.monitoring.config import SENSOR_INTERVAL_ENV_VAR, sensor_interval_seconds
 from churn_assets.lib.monitoring.loop_expectations import unmet
@@ -233,7 +236,7 @@ class Feeder:
             "seconds": round(time.time() - started, 1),
         }
         self.phases.append(record)
-        log.info("%s", record)
+        log.info("%s", phase_line(record))
 
 
 def play(
@@ -284,6 +287,33 @@ def verdicts(instance: dg.DagsterInstance) -> dict[str, Any]:
         "bento": latest("churn_bento").get("", {}).get("bento_tag"),
         "runs": {"total": len(runs), "failed": len(failed)},
     }
+
+
+def last_training(instance: dg.DagsterInstance) -> list[str]:
+    """The result summary of the newest churn_pipeline run (as `make demo` prints it)."""
+    from churn_assets.console.demo import LOCAL_UI, complete
+    from churn_assets.lib.console.summary import render
+
+    newest = instance.get_run_records(dg.RunsFilter(job_name="churn_pipeline"), limit=1)
+    if not newest:
+        return []
+    return render(complete(instance, newest[0].dagster_run.run_id, settings.churn_home(), LOCAL_UI))
+
+
+def report(summary: dict[str, Any], training: list[str], home: Path) -> None:
+    """For a person (a terminal on stdout): the loop's verdicts and the newest training's
+    summary, the JSON in a file. For a program (stdout captured): the JSON on stdout, as
+    before, and the text on stderr."""
+    path = home / "loop_summary.json"
+    text = json.dumps(summary, indent=2) + "\n"
+    path.write_text(text)
+    human = "\n".join([*render_loop(summary), "", *training, "", f"As JSON: {path}"]) + "\n"
+    if sys.stdout.isatty():
+        sys.stdout.write(human)
+    else:
+        sys.stdout.write(text)
+        sys.stderr.write(human)
+    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -345,8 +375,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         feeder = Feeder(instance, landing, sensor_interval_seconds(), args.timeout)
         play(feeder, months, args.initial, run_config)
         summary = {"phases": feeder.phases, **verdicts(instance)}
-    summary["total_seconds"] = round(time.time() - started, 1)
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        summary["total_seconds"] = round(time.time() - started, 1)
+        report(summary, last_training(instance), home)
     log.info("state in %s; `make loop-ui` shows it", home)
     landed = [month_of(p.name) for p in months]
     if problems := unmet(summary, landed, landed[args.drift_from :] if default_scenario else None):

@@ -1,9 +1,11 @@
 """``python -m churn_assets.team up|down|status|env|demo`` (``make team-up`` and friends).
 
 The stack's folder is ``$CHURN_TEAM_HOME`` (default ``.churn-team``); ``demo`` starts the
-stack if needed, queues ``churn_pipeline`` for the daemon, follows it, and shows where the
-results are: the champion in the MLflow server's registry, runs and events in Postgres,
-tables and the bento in the bucket.
+stack if needed, queues ``churn_pipeline`` for the daemon, follows it one line per finished
+step (read from the Postgres event log), prints the result summary `make demo` prints
+(``churn_assets.console``) and shows where the results are: the champion in the MLflow
+server's registry, runs and events in Postgres, tables and the bento in the bucket. It exits
+non-zero when the run did not succeed, with the failed step and its cause last.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from churn_assets.team.services import say
 from churn_assets.team.stack import DEFAULT_ROOT, TeamStack
 
 log = logging.getLogger("churn_assets.team")
+RUN_TIMEOUT_S = 3600
 
 
 def _stack() -> TeamStack:
@@ -60,8 +63,14 @@ def env() -> None:
 
 
 def demo() -> None:
+    """Queue churn_pipeline, follow it step by step from the Postgres event log, then the
+    result summary (the same as `make demo`'s) and where the stack keeps it all."""
     import dagster as dg
 
+    from churn_assets.console.demo import complete
+    from churn_assets.console.follow import follow
+    from churn_assets.lib import settings
+    from churn_assets.lib.console.summary import render
     from churn_assets.team import report, runs
 
     stack = _stack()
@@ -72,11 +81,20 @@ def demo() -> None:
     run_id = runs.launch("churn_pipeline", environment)
     say(f"Queued churn_pipeline (run {run_id}); the daemon runs it. Follow it in the UI:")
     say(f"  {urls['Dagster UI']}/runs/{run_id}")
+    deadline = started + RUN_TIMEOUT_S
     with dg.DagsterInstance.get() as instance:
-        runs.wait(instance, run_id)
-        summary = report.summary(stack, instance, run_id)
-    say(f"\nchurn_pipeline succeeded in {time.monotonic() - started:.0f} s on the team stack.")
-    report.print_summary(summary)
+        facts = follow(instance, run_id, say, interval=2, alive=lambda: time.monotonic() < deadline)
+        if not instance.get_run_by_id(run_id).is_finished:
+            raise runs.RunError(f"run {run_id} still going after {RUN_TIMEOUT_S} s")
+        facts = complete(instance, run_id, settings.churn_home(), urls["Dagster UI"])
+        footprint = report.summary(stack, instance, run_id) if facts.succeeded else None
+    say("")
+    for line in render(facts):
+        say(line)
+    if footprint is None:
+        raise SystemExit(1)
+    say(f"\nOn the team stack ({time.monotonic() - started:.0f} s from queueing to done):")
+    report.print_summary(footprint)
     _print_urls(urls)
 
 
