@@ -71,6 +71,7 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
         feature_preprocessor,
     ) -> dg.Output:
         from churn_assets.defs.metadata import markdown
+        from churn_assets.lib.tracking import owner_tags
         from churn_assets.lib.training.budget import tuning_budget
         from churn_assets.lib.training.training_data import TrainingDataError
         from churn_assets.lib.training.tuned import prepare_tuning, run_tuning
@@ -96,7 +97,13 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 workers=config.workers,
                 seed=config.seed,
             )
-            tags = {"family": family, "optuna.study": job.study_name, "contract": contract.name}
+            tags = {
+                "family": family,
+                "optuna.study": job.study_name,
+                "contract": contract.name,
+                # If this step is killed, the next search of the study ends the run.
+                **owner_tags(),
+            }
             with mlflow.start_run(context, f"tune-{family}", tags=tags) as run:
                 tuned = run_tuning(
                     job, contract, run.info.run_id, mlflow.experiment_id(), context.log.info
@@ -106,6 +113,16 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
         result = tuned.result
         link = mlflow.run_url(run.info.run_id)
         context.log.info(f"{family}: best CV ROC-AUC {result.best_cv_auc:.4f}; MLflow: {link}")
+        if result.trials_not_logged:
+            context.log.warning(
+                f"{family}: {result.trials_not_logged} trial(s) have no MLflow run (the "
+                f"tracking store failed: {result.trial_logging_error}); the study has them all"
+            )
+        if result.orphaned_runs_ended:
+            context.log.warning(
+                f"{family}: ended {len(result.orphaned_runs_ended)} MLflow run(s) a killed "
+                f"search had left RUNNING: {', '.join(result.orphaned_runs_ended)}"
+            )
         return dg.Output(
             tuned,
             metadata={
@@ -114,6 +131,9 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 "trials_pruned": result.n_pruned,
                 "trials_failed": result.n_failed,
                 "trials_this_run": result.trials_this_run,
+                "trials_not_logged": result.trials_not_logged,
+                "trial_logging_error": result.trial_logging_error or "none",
+                "orphaned_runs_ended": dg.MetadataValue.json(result.orphaned_runs_ended),
                 "tuning_workers": result.workers,
                 "trials_by_worker": dg.MetadataValue.json(result.trials_by_worker),
                 "tuning_seconds": round(result.seconds, 1),

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 SESSION_ATTR = "tuning_session"
 WORKER_ATTR = "worker"
 SURPLUS_ATTR = "surplus"
+# A worker whose trials could not be logged in MLflow records how many on the study, under
+# this prefix and its label, for the leader to report.
+NOT_LOGGED_ATTR = "trials_not_logged"
 # How often a leader waiting for other workers' trials looks at the study.
 POLL_S = 1.0
 
@@ -66,6 +69,11 @@ class Session:
             leader=f"{socket.gethostname()}:{os.getpid()}",
             trial_runs=trial_runs,
         )
+
+    @property
+    def key(self) -> str:
+        """Tells this session from earlier ones of the same study (a resumed search)."""
+        return f"{self.leader}@{self.deadline:.3f}"
 
     def seconds_left(self) -> float:
         """Seconds until the deadline (negative once passed)."""
@@ -129,3 +137,21 @@ def shares_held_before(study: Any, number: int) -> int:
 
     holding = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     return sum(t.number < number for t in study.get_trials(deepcopy=False, states=holding))
+
+
+def record_not_logged(study: Any, session: Session, label: str, trials: int, error: str) -> None:
+    """Record on the study how many of this worker's trials have no MLflow run."""
+    study.set_user_attr(
+        f"{NOT_LOGGED_ATTR}:{label}", {"session": session.key, "trials": trials, "error": error}
+    )
+
+
+def not_logged(study: Any, session: Session) -> tuple[int, str]:
+    """This session's trials without an MLflow run, every worker's, and the first error."""
+    total, errors = 0, []
+    for name, value in study.user_attrs.items():
+        if name.startswith(f"{NOT_LOGGED_ATTR}:") and value.get("session") == session.key:
+            total += int(value.get("trials", 0))
+            if value.get("error"):
+                errors.append(str(value["error"]))
+    return total, (errors[0] if errors else "")

@@ -14,21 +14,27 @@ shrink every later search. So a stale trial is failed and retried once:
   (``optuna.storages.fail_stale_trials``, which ``study.optimize`` runs before every trial),
   and ``RetryHeartbeatStaleTrialCallback`` queues its parameters again as a new trial.
 - Journal file (one machine): Optuna 5.0's ``JournalStorage`` has no heartbeat (it is not a
-  ``BaseHeartbeat``), so :func:`fail_stale_trials` fails running trials whose owning
-  process, recorded on the trial as host and pid, no longer exists on this host.
-- Either: a running trial with no owner recorded, older than ``UNOWNED_GRACE_S``.
+  ``BaseHeartbeat``: checked in the installed ``optuna/storages/journal/_storage.py``), so
+  :func:`fail_stale_trials` fails running trials whose owning process, recorded on the
+  trial as host, pid and start time (:mod:`.owners`), no longer exists on this host.
+- Either: a trial owned by a process of this host that is gone is failed at once (on RDB
+  too: a restart on the same machine need not wait out the heartbeat grace period), and a
+  running trial with no owner recorded is failed once older than ``UNOWNED_GRACE_S``.
+
+The MLflow runs such a process left running are ended by the next search of the study
+(:func:`churn_assets.lib.tracking.end_orphaned_runs`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from churn_assets.lib.training.owners import Owner
 
 # Bump when a search space changes: studies of another version are not resumed.
 SEARCH_SPACE_VERSION = "1"
@@ -48,6 +54,8 @@ UNOWNED_GRACE_S = 600
 
 OWNER_HOST_ATTR = "worker_host"
 OWNER_PID_ATTR = "worker_pid"
+OWNER_START_ATTR = "worker_started"
+OWNER_ATTRS = (OWNER_HOST_ATTR, OWNER_PID_ATTR, OWNER_START_ATTR)
 
 _DRIVERLESS_POSTGRES = ("postgresql://", "postgres://")
 
@@ -196,18 +204,22 @@ def heartbeat_enabled(study: Any) -> bool:
 
 
 def record_owner(trial: Any) -> None:
-    """Write the running trial's host and pid on it (read by :func:`fail_stale_trials`)."""
-    trial.set_user_attr(OWNER_HOST_ATTR, socket.gethostname())
-    trial.set_user_attr(OWNER_PID_ATTR, os.getpid())
+    """Write the running trial's host, pid and process start time on it (read by
+    :func:`fail_stale_trials`)."""
+    owner = Owner.this_process()
+    trial.set_user_attr(OWNER_HOST_ATTR, owner.host)
+    trial.set_user_attr(OWNER_PID_ATTR, owner.pid)
+    if owner.started:
+        trial.set_user_attr(OWNER_START_ATTR, owner.started)
 
 
 def fail_stale_trials(study: Any, max_retry: int = MAX_RETRY) -> list[int]:
     """Fail the running trials whose worker is gone and queue each once more; their numbers.
 
-    With a heartbeat (RDB) this is Optuna's own ``fail_stale_trials``. Without one (the
-    journal), a running trial is stale when its recorded owner is a process of this host
-    that no longer exists; trials owned by other hosts are left alone (only their host can
-    tell). With either, a running trial that has no owner and started over
+    With a heartbeat (RDB) Optuna's own ``fail_stale_trials`` runs first. With or without
+    one, a running trial is stale when its recorded owner is a process of this host that no
+    longer exists; trials owned by other hosts are left to their heartbeats (only their host
+    can tell otherwise). With either, a running trial that has no owner and started over
     ``UNOWNED_GRACE_S`` ago is stale: its worker died before recording itself, or it was
     left by a version without heartbeats (Optuna never fails a trial that has no heartbeat
     row), and it would otherwise hold a share of every later budget.
@@ -226,9 +238,8 @@ def fail_stale_trials(study: Any, max_retry: int = MAX_RETRY) -> list[int]:
         failed = [t.number for t in running if states[t.number] == TrialState.FAIL]
         running = [t for t in running if states[t.number] == TrialState.RUNNING]
 
-    host = socket.gethostname()
     for trial in running:
-        if not _is_stale(trial, host, heartbeat):
+        if not _is_stale(trial):
             continue
         # The storage API, as Optuna's own fail_stale_trials uses it; another worker may have
         # failed the trial first.
@@ -253,11 +264,7 @@ def _queue_retry(study: Any, trial: Any, max_retry: int) -> None:
             state=optuna.trial.TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
-            user_attrs={
-                k: v
-                for k, v in trial.user_attrs.items()
-                if k not in (OWNER_HOST_ATTR, OWNER_PID_ATTR)
-            },
+            user_attrs={k: v for k, v in trial.user_attrs.items() if k not in OWNER_ATTRS},
             system_attrs={
                 **trial.system_attrs,
                 "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
@@ -267,24 +274,12 @@ def _queue_retry(study: Any, trial: Any, max_retry: int) -> None:
     )
 
 
-def _is_stale(trial: Any, host: str, heartbeat: bool) -> bool:
+def _is_stale(trial: Any) -> bool:
     owner_host = trial.user_attrs.get(OWNER_HOST_ATTR)
     pid = trial.user_attrs.get(OWNER_PID_ATTR)
     if owner_host is None or pid is None:
         started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
         return time.time() - started > UNOWNED_GRACE_S
-    # An owned trial on a heartbeat storage is judged by its heartbeats alone.
-    return not heartbeat and owner_host == host and not _process_alive(int(pid))
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    # A zombie (exited, not yet reaped by its parent) is gone for our purposes.
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    return True
+    owner = Owner(owner_host, int(pid), str(trial.user_attrs.get(OWNER_START_ATTR, "")))
+    # Another host's trial is judged by its heartbeats (RDB) or left alone (journal).
+    return owner.is_gone() is True

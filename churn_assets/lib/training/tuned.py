@@ -176,6 +176,7 @@ def run_tuning(
             "trials_complete": result.n_complete,
             "trials_pruned": result.n_pruned,
             "trials_failed": result.n_failed,
+            "trials_not_logged": result.trials_not_logged,
             "tuning_seconds": result.seconds,
         }
     )

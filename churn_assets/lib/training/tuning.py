@@ -37,7 +37,7 @@ from churn_assets.lib.training.studies import StudyStore, open_study
 from churn_assets.lib.training.training_data import TrainingDataError, positive_weight
 
 if TYPE_CHECKING:
-    from churn_assets.lib.training.worker import TrialRuns
+    from churn_assets.lib.training.session import TrialRuns
 
 
 @dataclass
@@ -59,6 +59,11 @@ class TuningResult:
     workers: int = 1
     # This session's trials by the worker that ran them (``host:pid``).
     trials_by_worker: dict[str, int] = field(default_factory=dict)
+    # This session's trials with no MLflow child run (the tracking store failed), and why.
+    trials_not_logged: int = 0
+    trial_logging_error: str = ""
+    # Runs a killed earlier search of this study had left RUNNING, ended by this one.
+    orphaned_runs_ended: list[str] = field(default_factory=list)
 
     def top_trials(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` best trials of the study (by CV ROC-AUC)."""
@@ -89,24 +94,35 @@ def tune(
         storage: a :class:`StudyStore` (required for ``workers > 1``: helpers open it
             themselves) or an Optuna storage.
         callbacks: run after each of this process's trials (not the helpers').
-        trial_runs: the MLflow run every worker logs its trials under, as child runs.
+        trial_runs: the MLflow run every worker logs its trials under, as child runs. Its
+            runs left RUNNING by an earlier, killed search of the study are ended first
+            (:func:`~churn_assets.lib.tracking.end_orphaned_runs`), and the run is tagged
+            with this process as its owner. Trial logging is best-effort: the trials it
+            could not log are counted in the result.
     """
     import socket
 
-    from churn_assets.lib.training.worker import Session, lead, local_helpers, trial_callbacks
+    from churn_assets.lib.training.worker import (
+        Session,
+        lead,
+        local_helpers,
+        not_logged,
+        trial_callbacks,
+    )
 
     if workers > 1 and not isinstance(storage, StudyStore):
         raise ValueError("tuning with several workers needs a StudyStore the helpers can open")
     study = open_study(storage, name, seed)
     before = len(study.trials)
+    ended = _claim_runs(trial_runs, name) if trial_runs is not None else []
     session = Session.start(family, budget, seed, trial_runs)
     session.publish(study)
     label = f"{socket.gethostname()}:{os.getpid()}"
     start = time.perf_counter()
     with local_helpers(storage, name, X, y, workers - 1, session):
-        lead(study, session, X, y, label, [*trial_callbacks(session), *callbacks])
+        lead(study, session, X, y, label, [*trial_callbacks(session, label), *callbacks])
     seconds = time.perf_counter() - start
-    return summarize(
+    result = summarize(
         study,
         family,
         name,
@@ -115,6 +131,40 @@ def tune(
         workers=workers,
         first_trial=before,
     )
+    result.trials_not_logged, result.trial_logging_error = not_logged(study, session)
+    result.orphaned_runs_ended = ended
+    return result
+
+
+def _claim_runs(trial_runs: TrialRuns, name: str) -> list[str]:
+    """End the study's runs a killed search left RUNNING and tag the parent run with this
+    process as its owner; best-effort (a failing tracking store must not stop the search)."""
+    import logging
+
+    import mlflow
+
+    from churn_assets.lib.tracking import STUDY_TAG, bounded_http, end_orphaned_runs, owner_tags
+
+    log = logging.getLogger(__name__)
+    try:
+        with bounded_http():
+            mlflow.set_tracking_uri(trial_runs.tracking_uri)
+            parent = trial_runs.parent_run_id
+            ended = end_orphaned_runs(trial_runs.experiment_id, name, keep=(parent,))
+            client = mlflow.MlflowClient()
+            for key, value in {STUDY_TAG: name, **owner_tags()}.items():
+                client.set_tag(parent, key, value)
+    except Exception as exc:  # the tracking store: reported, the search goes on
+        log.warning("could not end the orphaned MLflow runs of study %s: %s", name, exc)
+        return []
+    if ended:
+        log.warning(
+            "ended %d MLflow run(s) of study %s left RUNNING by a killed search: %s",
+            len(ended),
+            name,
+            ", ".join(ended),
+        )
+    return ended
 
 
 def summarize(

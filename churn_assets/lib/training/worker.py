@@ -60,6 +60,8 @@ from churn_assets.lib.training.session import (  # noqa: F401 (re-exported for c
     _quiet_surplus,
     _QuietSurplus,
     budget_left,
+    not_logged,
+    record_not_logged,
     shares_held_before,
 )
 from churn_assets.lib.training.studies import (
@@ -154,29 +156,34 @@ def lead(
     return started
 
 
-def trial_callbacks(session: Session) -> list[Callback]:
+def trial_callbacks(session: Session, label: str) -> list[Callback]:
     """The callbacks every worker runs: a child MLflow run per trial, when configured.
 
-    The MLflow client is made at the first finished trial, not before: opening a tracking
-    store (a SQLite one runs its migration check) would delay a helper's first trial.
+    Logging is best-effort (:class:`~churn_assets.lib.tracking.TrialLogging`): a tracking
+    store that fails costs trials their child runs, not the search; the worker (``label``)
+    records how many on the study and the leader reports the session's total
+    (:func:`~churn_assets.lib.training.session.not_logged`). The MLflow client is made at the
+    first finished trial, not before: opening a tracking store (a SQLite one runs its
+    migration check) would delay a helper's first trial.
     """
     if session.trial_runs is None:
         return []
+    from churn_assets.lib.tracking import TrialLogging
+
     runs = session.trial_runs
-    logger: Callback | None = None
 
-    def log_trial(study: Any, trial: Any) -> None:
-        nonlocal logger
-        if logger is None:
-            import mlflow
+    def make_logger() -> Callback:
+        import mlflow
 
-            from churn_assets.lib.tracking import trial_logger
+        from churn_assets.lib.tracking import trial_logger
 
-            mlflow.set_tracking_uri(runs.tracking_uri)
-            logger = trial_logger(runs.parent_run_id, runs.experiment_id, session.family)
-        logger(study, trial)
+        mlflow.set_tracking_uri(runs.tracking_uri)
+        return trial_logger(runs.parent_run_id, runs.experiment_id, session.family)
 
-    return [log_trial]
+    def record(study: Any, failures: int, error: str) -> None:
+        record_not_logged(study, session, label, failures, error)
+
+    return [TrialLogging(make_logger, on_failure=record)]
 
 
 def join_study(
@@ -217,7 +224,7 @@ def run_helper(store: StudyStore, name: str, X: np.ndarray, y: np.ndarray, index
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, session = join_study(store, name, index)
     label = f"{socket.gethostname()}:{os.getpid()}"
-    return work(study, session, X, y, label, trial_callbacks(session))
+    return work(study, session, X, y, label, trial_callbacks(session, label))
 
 
 def _helper_process(store: StudyStore, name: str, X: np.ndarray, y: np.ndarray, index: int) -> None:
@@ -362,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s", exc)
         return 3
     label = f"{socket.gethostname()}:{os.getpid()}"
-    started = work(study, session, X, y, label, trial_callbacks(session))
+    started = work(study, session, X, y, label, trial_callbacks(session, label))
     sys.stdout.write(json.dumps({"study": name, "worker": label, "trials_started": started}) + "\n")
     return 0
 

@@ -1,8 +1,14 @@
-"""Training rows shared by the training tests: a small simulated month pair, split and
-encoded by the fitted preprocessing."""
+"""Shared by the training tests: a small simulated month pair, split and encoded by the
+fitted preprocessing; a real Postgres (pgserver) with a fresh Optuna database per test."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +21,9 @@ from churn_assets.lib.features.preprocessing import build_preprocessor, model_in
 from churn_assets.lib.features.split import split_frame
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 from churn_assets.lib.ingestion.validation import validate_frame
+from churn_assets.team import postgres
+
+_databases = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +42,26 @@ def prepared(
     preprocessor = build_preprocessor(contract).fit(splits["train"][columns])
     X = preprocessor.transform(splits["train"][columns])
     return preprocessor, columns, X, splits["train"][TARGET_COL].to_numpy()
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[postgres.Postgres]:
+    """One Postgres for the session (started in about a second), stopped after it.
+
+    Its data lives outside pytest's temporary root: as root, pgserver runs Postgres as the
+    ``pgserver`` user, and any pytest session starting meanwhile resets that root to 0700,
+    which would lock the server out of its own data folder.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="churn-pg-")) / "data"
+    server = postgres.start(data_dir, keep_running=False)
+    try:
+        yield server
+    finally:
+        postgres.stop(data_dir)
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def optuna_url(pg: postgres.Postgres) -> str:
+    """A fresh database per test: studies of one test never meet another's."""
+    return pg.create_database(f"optuna_{os.getpid()}_{next(_databases)}")

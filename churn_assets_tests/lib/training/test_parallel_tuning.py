@@ -4,17 +4,13 @@ reading its rows from a bucket, and the URL rewrite."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,33 +37,8 @@ from churn_assets.lib.training.worker import (
     shares_held_before,
     work,
 )
-from churn_assets.team import postgres
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
-_databases = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[postgres.Postgres]:
-    """One Postgres for the module (started in about a second), stopped after it.
-
-    Its data lives outside pytest's temporary root: as root, pgserver runs Postgres as the
-    ``pgserver`` user, and any pytest session starting meanwhile resets that root to 0700,
-    which would lock the server out of its own data folder.
-    """
-    data_dir = Path(tempfile.mkdtemp(prefix="churn-pg-")) / "data"
-    server = postgres.start(data_dir, keep_running=False)
-    try:
-        yield server
-    finally:
-        postgres.stop(data_dir)
-        shutil.rmtree(data_dir.parent, ignore_errors=True)
-
-
-@pytest.fixture
-def optuna_url(pg: postgres.Postgres) -> str:
-    """A fresh database per test: studies of one test never meet another's."""
-    return pg.create_database(f"optuna_{os.getpid()}_{next(_databases)}")
 
 
 def problem(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
