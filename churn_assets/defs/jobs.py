@@ -2,7 +2,9 @@
 
 ``churn_pipeline`` is the whole training graph as one run (what `make demo` launches, and what
 the retraining trigger and the weekly schedule run); the monitoring jobs are launched by its
-sensors and schedules, one month per run; ``rollback_champion`` is an operator action.
+sensors and schedules, one month per run; ``rollback_champion`` is an operator action;
+``deploy_champion`` builds the bento and completes a pending champion move (launched by
+``serving_consistency`` when the registry and the served bento disagree).
 Selections name asset keys, so this module imports no asset code.
 
 Where steps run is configuration, not code: by default each step is a process on the run
@@ -80,8 +82,16 @@ drift_check = dg.define_asset_job(
 rollback_champion = dg.define_asset_job(
     "rollback_champion",
     selection=dg.AssetSelection.assets("champion_rollback", "churn_bento"),
-    description="Move the `champion` alias back to the previous champion (config: reason) and "
-    "rebuild the bento for it.",
+    description="Request the move of the `champion` alias back to the previous champion "
+    "(config: reason), build its bento, then move the alias.",
     # It moves the alias and rebuilds the bento that a retraining would also write.
+    tags=TRAINING_GRAPH,
+)
+deploy_champion = dg.define_asset_job(
+    "deploy_champion",
+    selection=dg.AssetSelection.assets("churn_bento"),
+    description="Build and publish the bento of the champion to be (a pending promotion or "
+    "rollback, else the current champion), then move `champion` to it: what mends a "
+    "registry/served mismatch.",
     tags=TRAINING_GRAPH,
 )

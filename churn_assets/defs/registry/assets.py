@@ -1,8 +1,13 @@
-"""Registry: register each champion candidate, let the gate decide, keep rollback one step away."""
+"""Registry: register each champion candidate, let the gate decide, keep rollback one step away.
+
+Both assets here only *request* a move of `champion` (`lib.registry.aliases`): churn_bento
+completes it once the new champion's bento is built and published, so the registry never
+names a champion that is not served (see docs/operations.md, "Promotions and rollbacks").
+"""
 
 import dagster as dg
 
-from churn_assets.defs.resources import Alerts, ChurnPlatform, MlflowTracking
+from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
 from churn_assets.lib.registry.policy import CHECKS, GatePolicy, Mode
 
 GROUP = "registry"
@@ -20,7 +25,7 @@ class GateConfig(dg.Config, GatePolicy):
 @dg.asset(
     group_name=GROUP,
     kinds={"mlflow"},
-    code_version="2",
+    code_version="3",
     # Every registered version carries the reference monitoring compares its batches with.
     deps=["drift_reference"],
     check_specs=[
@@ -33,18 +38,21 @@ def promotion_decision(
     config: GateConfig,
     platform: ChurnPlatform,
     mlflow: MlflowTracking,
-    alerts: Alerts,
     champion_candidate,
+    train_set,
+    validation_set,
     test_set,
     evaluation_report,
     fairness_report,
     model_card,
 ):
     """Register the champion candidate (alias `challenger`), judge it on the numbers of
-    evaluation_report and fairness_report against the current `champion`, and in `enforce`
-    mode move `champion` only if every criterion passes (`dry_run`: decide, change nothing;
-    `force`: override, reason required). Every decision is recorded here, as tags on the
-    model version, and on the candidate's MLflow run."""
+    evaluation_report and fairness_report against the current `champion` (compared on test
+    customers the champion never trained or tuned on), and in `enforce` mode approve it only
+    if every criterion passes (`dry_run`: decide, change nothing; `force`: override, reason
+    required). An approval is a pending move (alias `next_champion`): churn_bento builds the
+    bento and then moves `champion`. Every decision is recorded here, as tags on the model
+    version, and on the candidate's MLflow run."""
     import pandas as pd
 
     from churn_assets.defs.metadata import markdown
@@ -67,6 +75,8 @@ def promotion_decision(
             name=platform.registered_model,
             tags={"dagster.run_id": context.run.run_id},
             card_folder=card_folder(platform.reports_dir(), champion_candidate.mlflow_run_id),
+            id_column=contract.id_column,
+            seen=[train_set, validation_set],
         )
     except GateError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from exc
@@ -74,18 +84,6 @@ def promotion_decision(
     context.log.info(
         f"Gate ({decision.mode}): {decision.outcome} — {name} v{version}; {decision.reason}"
     )
-    if outcome.move is not None:
-        alerts.send(
-            "promotion",
-            "warning" if decision.mode == "force" else "info",
-            f"{name} v{version} is the new champion",
-            decision.reason,
-            {
-                "previous": outcome.move.from_version or "none",
-                "mode": decision.mode,
-                "actor": outcome.actor,
-            },
-        )
     yield dg.MaterializeResult(
         metadata={
             "outcome": decision.outcome,
@@ -96,6 +94,14 @@ def promotion_decision(
             "challenger_version": version,
             "champion_before": outcome.champion_before or "none",
             "champion_after": outcome.champion_after or "none",
+            "pending_move": (
+                f"promote v{outcome.move.version}: churn_bento builds its bento, then moves "
+                "@champion"
+                if outcome.move is not None
+                else "none"
+            ),
+            "compared_rows": outcome.compared_rows,
+            "excluded_rows": outcome.excluded_rows,
             "criteria": markdown(pd.DataFrame([c.__dict__ for c in decision.criteria]).round(4)),
         }
     )
@@ -116,42 +122,42 @@ class RollbackConfig(dg.Config):
     actor: str = ""
 
 
-@dg.asset(group_name=GROUP, kinds={"mlflow"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"mlflow"}, code_version="2")
 def champion_rollback(
     context: dg.AssetExecutionContext,
     config: RollbackConfig,
     platform: ChurnPlatform,
     mlflow: MlflowTracking,
-    alerts: Alerts,
 ) -> dg.MaterializeResult:
-    """Move the `champion` alias back to the version the current champion replaced, with who,
-    when and why recorded on both versions. Run it with the `rollback_champion` job."""
+    """Request the move of the `champion` alias back to the version the current champion
+    replaced (alias `next_champion`); churn_bento, next in the `rollback_champion` job,
+    rebuilds that version's bento and then moves `champion`, with who, when and why recorded
+    on both versions. Nothing is deleted, so a failed rebuild leaves the current champion
+    served and the rollback pending."""
     from churn_assets.lib.registry import aliases
     from churn_assets.lib.registry.promotion import resolve_actor
 
     if not config.reason.strip():
         raise dg.Failure("a rollback needs a `reason`", allow_retries=False)
     try:
-        move = aliases.rollback(
+        move = aliases.request_rollback(
             platform.registered_model, resolve_actor(config.actor), config.reason
         )
     except aliases.RegistryError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from exc
-    context.log.info(f"Rolled back {move.name}: v{move.from_version} -> v{move.to_version}")
-    alerts.send(
-        "rollback",
-        "warning",
-        f"{move.name} rolled back to v{move.to_version}",
-        move.reason,
-        {"from": move.from_version or "none", "actor": move.actor},
+    context.log.info(
+        f"Rollback of {move.name} requested: v{move.from_version} -> v{move.version} "
+        "(churn_bento completes it)"
     )
     return dg.MaterializeResult(
         metadata={
             "registered_model": move.name,
             "from_version": move.from_version or "none",
-            "to_version": move.to_version,
+            "to_version": move.version,
             "actor": move.actor,
             "reason": move.reason,
-            "at": move.at,
+            "at": move.requested_at,
+            "pending_move": f"rollback to v{move.version}: churn_bento rebuilds its bento, "
+            "then moves @champion",
         }
     )

@@ -23,8 +23,9 @@ MODEL_CARD_COMPLETE = "gate_model_card_complete"
 CHECKS = {
     QUALITY_FLOORS: "Test ROC-AUC and PR-AUC (as lift over the churn rate) at least, "
     "Brier at most, the configured floors.",
-    NO_REGRESSION: "Not worse than the current champion by more than the margin "
-    "(paired bootstrap).",
+    NO_REGRESSION: "Shown not worse than the current champion by more than the margin: the "
+    "lower end of the paired-bootstrap 95% interval of the AUC difference, on test rows the "
+    "champion never saw.",
     FAIRNESS: "Demographic parity and equalized odds differences within the limits of "
     "fairness_report.",
     MODEL_CARD_COMPLETE: "The model card has every required section, filled from real numbers.",
@@ -40,7 +41,9 @@ class GatePolicy(BaseModel):
     )
     max_brier: float = Field(0.20, description="test Brier score at most this")
     regression_margin: float = Field(
-        0.01, description="ROC-AUC the challenger may lose to the champion (paired bootstrap)"
+        0.02,
+        description="tolerance: the lower end of the paired-bootstrap 95% interval of the "
+        "ROC-AUC difference (challenger - champion) must be at least minus this",
     )
     segment_margin: float = Field(
         0.05, description="largest ROC-AUC loss allowed on any contract slice"

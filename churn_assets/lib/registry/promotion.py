@@ -1,25 +1,36 @@
-"""One promotion: register the candidate, judge it against the champion, move the alias.
+"""One promotion decision: register the candidate, judge it against the champion, and
+request the alias move.
 
 The gate's criteria (``lib.registry.gate``) are measured on the reports the evaluation steps
 stored (``evaluation_report``, ``fairness_report``, ``model_card``); this module adds what
 needs the registry: the monitoring-reference precondition, the current champion's scores on
-the same test rows, registration, the alias move and the record of the decision (tags on the
-version, ``promotion_decision.json`` and the final model card on the candidate's run).
+the test rows it never saw, registration, the requested move and the record of the decision
+(tags on the version, ``promotion_decision.json``, the final model card and the pseudonyms of
+the customers the candidate trained and tuned on, ``seen_customers.json``, on its run).
+
+``champion`` does not move here: an approval is recorded as a pending move
+(``aliases.request_promotion``) that ``churn_bento`` completes once the bento of the new
+champion is built and published, so the registry never names a champion nobody serves.
+
+Which test rows the comparison with the champion uses: the split assigns customers by a
+keyed hash of their id, so a customer stays in its split across retrainings; on top of that
+the champion's own ``seen_customers.json`` (when it has one) removes any test customer it
+trained or tuned on, e.g. after the split's seed or sizes changed.
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from churn_assets.lib.registry import aliases, gate
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pandas as pd
 
     from churn_assets.lib.evaluation.fairness import FairnessResult
@@ -52,12 +63,14 @@ class GateRun:
     version: str
     actor: str
     champion_before: str | None
-    move: aliases.AliasMove | None
+    move: aliases.PendingMove | None  # the requested move (churn_bento completes it)
+    compared_rows: int = 0  # test rows the comparison with the champion used
+    excluded_rows: int = 0  # test rows left out: the champion trained or tuned on them
 
     @property
     def champion_after(self) -> str | None:
-        """The version holding ``champion`` once the decision is applied."""
-        return self.move.to_version if self.move else self.champion_before
+        """The version holding ``champion`` once the decision is applied (by churn_bento)."""
+        return self.move.version if self.move else self.champion_before
 
     def checks(self) -> dict[str, tuple[bool, dict[str, dict], str]]:
         """Per asset check (``policy.CHECKS``): whether it passed, each criterion's evidence
@@ -107,11 +120,55 @@ def _preconditions(
         )
 
 
+SEEN_FILE = "seen_customers.json"
+
+
 def _champion_scores(name: str, test_set: pd.DataFrame, columns: list[str]) -> np.ndarray:
     import mlflow
 
     model = mlflow.sklearn.load_model(f"models:/{name}@{aliases.CHAMPION}")
     return np.asarray(model.predict_proba(test_set[columns]))[:, 1]
+
+
+def seen_pseudonyms(frames: list[pd.DataFrame], id_column: str) -> list[str]:
+    """The keyed pseudonyms (``lib.privacy.pseudonym``) of the customers in ``frames``,
+    sorted: what a model's run records of the rows it trained and tuned on (no raw ids)."""
+    from churn_assets.lib.privacy import pseudonym
+
+    ids = {str(v) for frame in frames if id_column in frame for v in frame[id_column].unique()}
+    return sorted(p for p in (pseudonym(v) for v in ids) if p)
+
+
+def _champion_seen(current: Any) -> set[str] | None:
+    """The pseudonyms the champion's run recorded, or None when it recorded none."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    if current is None or not current.run_id:
+        return None
+    try:
+        path = MlflowClient().download_artifacts(current.run_id, SEEN_FILE)
+        return set(json.loads(Path(path).read_text()))
+    except (MlflowException, OSError, ValueError):
+        return None
+
+
+def unseen_rows(
+    test_set: pd.DataFrame, id_column: str, seen: set[str] | None
+) -> tuple[np.ndarray, str]:
+    """The mask of test rows whose customer is not in ``seen``, and a note saying what was
+    left out (or that the champion recorded nothing, so the stable split is relied on)."""
+    from churn_assets.lib.privacy import pseudonym
+
+    if seen is None or id_column not in test_set:
+        return np.ones(len(test_set), bool), (
+            "; the champion recorded no seen customers (registered before they were "
+            "recorded): every test row is used, relying on the stable split"
+        )
+    ids = test_set[id_column].astype(str)
+    mask = ~ids.map(pseudonym).isin(seen).to_numpy()
+    left = int((~mask).sum())
+    return mask, f"; {left} test row(s) left out: the champion trained or tuned on them"
 
 
 def run_gate(
@@ -129,10 +186,17 @@ def run_gate(
     name: str,
     tags: dict[str, str],
     card_folder: Path,
+    id_column: str = "",
+    seen: list[pd.DataFrame] | None = None,
 ) -> GateRun:
-    """Register the candidate as ``challenger``, judge it, and in ``enforce`` mode move
-    ``champion`` when every criterion passes (``dry_run``: decide, change nothing;
+    """Register the candidate as ``challenger``, judge it, and in ``enforce`` mode request
+    its promotion when every criterion passes (``dry_run``: decide, change nothing;
     ``force``: promote regardless, reason required). ``tags`` go on the new version.
+
+    Args:
+        id_column: the contract's customer id column.
+        seen: the frames the candidate trained and tuned on (train and validation sets);
+            their customers' pseudonyms are recorded on its run for later gates.
 
     Raises:
         GateError: a precondition fails (checked before anything is registered).
@@ -148,6 +212,12 @@ def run_gate(
     champion_scores = (
         _champion_scores(name, test_set, champion.input_columns) if current is not None else None
     )
+    rows, note = (None, "")
+    if current is not None:
+        rows, note = unseen_rows(test_set, id_column, _champion_seen(current))
+    client = MlflowClient()
+    if champion.mlflow_run_id and seen:
+        client.log_dict(champion.mlflow_run_id, seen_pseudonyms(seen, id_column), SEEN_FILE)
     version = aliases.register_challenger(
         champion.mlflow_model_uri or "",
         name,
@@ -158,17 +228,18 @@ def run_gate(
             **tags,
         },
     )
-    groups = gate.criteria(policy, evaluation, fairness, card, test_set, slices, champion_scores)
+    groups = gate.criteria(
+        policy, evaluation, fairness, card, test_set, slices, champion_scores, rows, note
+    )
     decision = gate.decide([c for group in groups.values() for c in group], mode, reason)
-    move = None
-    if decision.promote:
-        move = aliases.promote(name, version, actor, decision.reason, decision.as_dict())
-    client = MlflowClient()
+    # The verdict before the request: a crash in between leaves a judged challenger and no
+    # pending move (the next run decides again); traffic eligibility reads these tags.
     for key, value in {
         "gate_outcome": decision.outcome,
         "gate_mode": decision.mode,
         "gate_reason": decision.reason,
         "gate_actor": actor,
+        "gate_all_passed": str(decision.all_passed).lower(),
     }.items():
         client.set_model_version_tag(name, version, key, value)
     if champion.mlflow_run_id:
@@ -180,6 +251,9 @@ def run_gate(
         client.log_dict(champion.mlflow_run_id, decision.as_dict(), "promotion_decision.json")
         publish_card(final, card_folder, champion.mlflow_run_id)
         client.set_model_version_tag(name, version, "model_card", "model_card/model_card.md")
+    move = None
+    if decision.promote:
+        move = aliases.request_promotion(name, version, actor, decision.reason, decision.as_dict())
     return GateRun(
         decision=decision,
         groups=groups,
@@ -188,4 +262,6 @@ def run_gate(
         actor=actor,
         champion_before=str(current.version) if current is not None else None,
         move=move,
+        compared_rows=int(rows.sum()) if rows is not None else len(test_set),
+        excluded_rows=int((~rows).sum()) if rows is not None else 0,
     )

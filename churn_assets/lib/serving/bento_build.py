@@ -9,6 +9,14 @@ saves the bundle as the BentoML model ``churn_model:<version>`` and builds the b
 pinned to the running environment (:func:`bentofile_config`), through BentoML's public
 ``bentoml.bentos.build_bentofile``, so every key of the file applies as written. It prints one
 JSON line with the tags, sizes and paths (:class:`BentoBuild`).
+
+Nothing in the store is deleted or replaced: the version is ``v<champion>`` (plus
+``-shadow-v<challenger>``) the first time, and ``<that>-r2``, ``-r3``... when a build of it
+exists already (a rebuild after a rollback, a retry). BentoML points ``churn_service:latest``
+at a bento once it is completely saved, so a build that fails or is killed leaves the bento
+being served, the rollback target and ``:latest`` as they were. A killed build can leave a
+half-written store folder; the next build moves such folders (no ``bento.yaml`` /
+``model.yaml``) to ``$BENTOML_HOME/incomplete/`` so BentoML's listing keeps working.
 """
 
 from __future__ import annotations
@@ -77,14 +85,49 @@ def bentofile_config(model_tag: str) -> dict[str, Any]:
     return {**config, "python": python, "envs": [*(config.get("envs") or []), model_env]}
 
 
-def _save_model(bundle: Path, meta: ServingMeta) -> str:
-    """Save ``bundle`` as the BentoML model ``churn_model:<version>`` (replacing it)."""
-    import bentoml
-    from bentoml.exceptions import NotFound
+def _store_folders(home: Path) -> dict[str, tuple[Path, str]]:
+    """Where BentoML keeps our models and bentos, and the file a complete item holds."""
+    return {
+        "model": (home / "models" / MODEL_NAME, "model.yaml"),
+        "bento": (home / "bentos" / SERVICE_NAME, "bento.yaml"),
+    }
 
-    model_tag = f"{MODEL_NAME}:{meta.bento_version}"
-    with contextlib.suppress(NotFound):
-        bentoml.models.delete(model_tag)
+
+def set_aside_incomplete(home: Path) -> list[str]:
+    """Move half-written store folders (a killed build's) to ``home/incomplete``; their
+    tags. Only one build runs at a time (the run queue's ``churn/writes`` tag)."""
+    from datetime import UTC, datetime
+
+    moved = []
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    for kind, (folder, marker) in _store_folders(home).items():
+        if not folder.is_dir():
+            continue
+        for item in folder.iterdir():
+            if item.is_dir() and not (item / marker).is_file():
+                target = home / "incomplete" / kind / f"{item.name}-{stamp}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                item.rename(target)
+                moved.append(f"{folder.name}:{item.name}")
+    return moved
+
+
+def free_version(home: Path, base: str) -> str:
+    """``base`` when neither ``churn_model:<base>`` nor ``churn_service:<base>`` exists, else
+    the first ``<base>-r<n>`` (n >= 2) free in both: a build never replaces an existing one."""
+    folders = [folder for folder, _ in _store_folders(home).values()]
+    candidate, n = base, 1
+    while any((folder / candidate).exists() for folder in folders):
+        n += 1
+        candidate = f"{base}-r{n}"
+    return candidate
+
+
+def _save_model(bundle: Path, meta: ServingMeta, version: str) -> str:
+    """Save ``bundle`` as the BentoML model ``churn_model:<version>`` (a free version)."""
+    import bentoml
+
+    model_tag = f"{MODEL_NAME}:{version}"
     with bentoml.models.create(
         model_tag,
         labels={
@@ -112,13 +155,12 @@ def _save_model(bundle: Path, meta: ServingMeta) -> str:
 def _save_and_build(bundle: Path, export: Path | None = None) -> BentoBuild:
     """Runs in the child process, with BENTOML_HOME set before bentoml is imported."""
     import bentoml
-    from bentoml.exceptions import NotFound
 
     meta = read_meta(bundle)
-    version = meta.bento_version
-    model_tag = _save_model(bundle, meta)
-    with contextlib.suppress(NotFound):
-        bentoml.bentos.delete(f"{SERVICE_NAME}:{version}")
+    home = Path(os.environ["BENTOML_HOME"])
+    set_aside_incomplete(home)
+    version = free_version(home, meta.bento_version)
+    model_tag = _save_model(bundle, meta, version)
     os.environ["CHURN_BENTO_MODEL"] = model_tag  # resolved when the service module imports
     with tempfile.TemporaryDirectory(prefix="churn-bentofile-") as folder:
         bentofile = Path(folder) / "bentofile.yaml"

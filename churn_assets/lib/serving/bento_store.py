@@ -31,18 +31,46 @@ class BentoStoreError(RuntimeError):
     """Nothing to import (no bento published yet, or the archive is missing)."""
 
 
+def _local_path(path: Any) -> str | None:
+    """The local file system path of ``path``, None for an object store."""
+    protocol = getattr(path, "protocol", "")
+    if protocol == "":
+        return str(path)
+    return str(path.path) if protocol in ("file", "local") else None
+
+
+def _write(target: Any, write: Any) -> None:
+    """Write ``target`` whole or not at all: on a local disk through a ``.partial`` file
+    renamed into place (a killed copy leaves no truncated archive or pointer under the real
+    name); an object store creates the object only when the upload completes."""
+    local = _local_path(target)
+    if local is None:
+        with target.open("wb") as out:
+            write(out)
+        return
+    with open(local + ".partial", "wb") as out:
+        write(out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(local + ".partial", local)
+
+
 def publish(archive: Path, folder: Any, build: Any) -> str:
     """Upload ``archive`` (of ``build``) into ``folder`` and point ``latest.json`` at it; its URI.
 
-    The archive is written before the pointer, so a reader never finds a pointer to a
-    missing archive.
+    The archive is written before the pointer, each whole or not at all (:func:`_write`), so
+    a reader never finds a pointer to a missing or half-written archive.
     """
     name, version = build.bento_tag.split(":", 1)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}-{version}.bento"
-    with archive.open("rb") as source, target.open("wb") as out:
-        while chunk := source.read(8 << 20):
-            out.write(chunk)
+
+    def copy(out: Any) -> None:
+        with archive.open("rb") as source:
+            while chunk := source.read(8 << 20):
+                out.write(chunk)
+
+    _write(target, copy)
     pointer = {
         "bento_tag": build.bento_tag,
         "uri": str(target),
@@ -51,7 +79,8 @@ def publish(archive: Path, folder: Any, build: Any) -> str:
         "size_bytes": archive.stat().st_size,
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    (folder / LATEST).write_text(json.dumps(pointer, indent=2))
+    text = json.dumps(pointer, indent=2).encode()
+    _write(folder / LATEST, lambda out: out.write(text))
     return str(target)
 
 
