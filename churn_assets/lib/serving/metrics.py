@@ -1,6 +1,7 @@
 """The service's own Prometheus metrics (``churn_*``, beside BentoML's request metrics on
 ``/metrics``): predictions by label, the score histogram, shadow scores and disagreements,
-and which models are loaded."""
+which models are loaded, and the prediction log's health (failures by stage; a gauge that is
+0 while any worker's writes fail)."""
 
 from __future__ import annotations
 
@@ -44,11 +45,29 @@ class ServiceMetrics:
             ["model_name", "model_version", "family", "threshold", "role"],
             multiprocess_mode="max",
         )
+        self.log_errors = prometheus_client.Counter(
+            "churn_prediction_log_errors",
+            "Prediction-log failures (the prediction was served, its log line lost for "
+            "stage=write), by stage: write, rotate, retention.",
+            ["stage"],
+        )
+        self.log_ok = prometheus_client.Gauge(
+            "churn_prediction_log_ok",
+            "1 while the prediction log is written, 0 while writes fail (min over workers).",
+            multiprocess_mode="livemin",
+        )
+        self.log_ok.set(1)
         for role, slot in (("champion", meta.champion), ("shadow", meta.shadow)):
             if slot is not None:
                 info.labels(
                     meta.model_name, slot.version, slot.family, f"{slot.threshold:.4f}", role
                 ).set(1)
+
+    def log_error(self, stage: str, _exc: BaseException) -> None:
+        """Count one prediction-log failure (``PredictionLog``'s ``on_error``)."""
+        self.log_errors.labels(stage).inc()
+        if stage == "write":
+            self.log_ok.set(0)
 
     def record(self, scored: list[Scored]) -> None:
         """Count one request's scored rows."""

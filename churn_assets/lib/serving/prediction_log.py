@@ -1,16 +1,39 @@
 """The prediction log: every served prediction as a JSON line under ``CHURN_HOME/predictions``,
-written by the service and read back as one table."""
+written by the service and read back as one table.
+
+Best effort by design: the prediction is what the client asked for, the log is a copy for
+monitoring. A write that fails (disk full, folder removed, permission) drops that request's
+lines, counts the failure and logs one WARNING per burst of failures (then one a minute while
+it lasts, and one line when writes succeed again); it never raises into the request. Each
+write after a failure reopens the file, so a failed rotation or a removed folder heals on its
+own once the disk does.
+
+Retention: files (every worker's, rotated ones included) whose last write (mtime) is older than
+``retention_days`` are deleted when the log opens, at each rotation and at most hourly while
+serving; the contract's ``privacy.prediction_log.retention_days`` sets it (docs/serving.md).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from churn_assets.lib.serving.bundle import json_value
+
+logger = logging.getLogger("churn_service.prediction_log")
+WARN_EVERY_S = 60.0  # while a burst lasts, one WARNING a minute, not one per request
+PURGE_EVERY_S = 3600.0  # retention is also applied hourly, for a log that rarely rotates
+PATTERN = "predictions-*.jsonl*"
 
 
 class PredictionLog:
@@ -19,12 +42,22 @@ class PredictionLog:
     One file per worker process (``predictions-<worker>.jsonl``), rotated by size, so
     workers never interleave writes and :func:`read_prediction_logs` can read every file. Each line:
     time, request id, model version, score, label, tier, the shadow's version and score when
-    one ran, and the request's fields.
+    one ran, and the request's fields (after the contract's privacy rule: see
+    :meth:`~churn_assets.lib.serving.predictor.Predictor.log_entries`).
 
     Not ``logging.handlers.RotatingFileHandler``: it formats, flushes and checks the size per
     record, 44 ms per 1,000-row request here (more than scoring them); this encodes and
-    writes a request's lines in one call (~2 ms per 1,000 rows). Rotation renames like it does:
-    ``.jsonl`` -> ``.jsonl.1`` -> ... -> ``.jsonl.<backups>`` (the oldest is dropped).
+    writes a request's lines in one unbuffered ``write`` (~2 ms per 1,000 rows). Rotation
+    renames like it does: ``.jsonl`` -> ``.jsonl.1`` -> ... -> ``.jsonl.<backups>`` (the
+    oldest is dropped).
+
+    Args:
+        folder: where the files go (created, and created again if removed).
+        worker: this process's file name part.
+        max_bytes / backups: rotation size and how many rotated files to keep.
+        retention_days: delete files last written longer ago than this (``None``: keep).
+        on_error: called with the stage (``write``, ``rotate``, ``retention``) and the error
+            of each failure: the service counts them in Prometheus.
     """
 
     def __init__(
@@ -33,52 +66,210 @@ class PredictionLog:
         worker: int | str = 0,
         max_bytes: int = 50_000_000,
         backups: int = 10,
+        retention_days: float | None = None,
+        on_error: Callable[[str, BaseException], None] | None = None,
     ):
-        import threading
+        import msgspec
 
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / f"predictions-{worker}.jsonl"
         self.max_bytes = max_bytes
         self.backups = backups
-        import msgspec
-
+        self.retention_days = retention_days
+        self.on_error = on_error
         # msgspec writes all of a request's lines in one call (~1 µs a line; json.dumps ~10).
         self._encoder = msgspec.json.Encoder(enc_hook=json_value)
         self._lock = threading.Lock()  # sync endpoints run in a thread pool
-        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-
-    def write(self, records: list[dict[str, Any]]) -> None:
-        text = self._encoder.encode_lines(records).decode("utf-8")
+        self._handle: Any = None
+        self._size = 0
+        self.failed_writes = 0  # since start
+        self.lost_lines = 0
+        self.last_error: str | None = None
+        # Per stage (write, rotate, retention): failures since its last success, since when,
+        # and when it last warned: a rotation failing at every write while the writes
+        # succeed is still one burst.
+        self._burst: dict[str, int] = {}
+        self._burst_since: dict[str, float] = {}
+        self._warned_at: dict[str, float] = {}
+        self._purged_at = time.monotonic()
         with self._lock:
-            self._handle.write(text)
-            self._handle.flush()
-            if self._handle.tell() >= self.max_bytes:
+            self._purge()
+            with contextlib.suppress(OSError):  # best effort: the first write retries
+                self._open()
+
+    # ------------------------------------------------------------------ writing
+    def write(self, records: list[dict[str, Any]]) -> bool:
+        """Append one request's lines; ``False`` (counted, warned) if they could not be."""
+        with self._lock:
+            try:
+                data = self._encoder.encode_lines(records)
+                handle = self._current()
+                view = memoryview(data)
+                while view:  # an unbuffered write may be short
+                    view = view[handle.write(view) :]
+                self._size += len(data)
+            except Exception as exc:  # the request must not fail because its copy did
+                self._close_quietly()
+                self._failed("write", exc, lines=len(records))
+                return False
+            if self._burst.get("write"):
+                self._recovered("write")
+            if self._size >= self.max_bytes:
                 self._rotate()
+            elif time.monotonic() - self._purged_at >= PURGE_EVERY_S:
+                self._purge()
+        return True
+
+    def _current(self) -> Any:
+        """The open file, reopened when closed by a failure or unlinked under us (folder
+        removed, file deleted by retention or by hand): lines written to an unlinked file
+        would be lost without an error."""
+        if self._handle is not None:
+            if os.fstat(self._handle.fileno()).st_nlink > 0:
+                return self._handle
+            self._close_quietly()
+        return self._open()
+
+    def _open(self) -> Any:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # a+: appends like "a", and can read its last byte back (below).
+        handle = open(self.path, "a+b", buffering=0)  # noqa: SIM115 (kept open: the log's handle)
+        size = os.fstat(handle.fileno()).st_size
+        if size and os.pread(handle.fileno(), 1, size - 1) != b"\n":
+            # A write cut short (disk full) left half a line: end it, so the next line is
+            # whole (read_prediction_logs skips the torn one).
+            handle.write(b"\n")
+            size += 1
+        self._handle, self._size = handle, size
+        return handle
+
+    def _close_quietly(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+        self._handle = None
 
     def _rotate(self) -> None:
-        self._handle.close()
-        for index in range(self.backups - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{index}")
-            if older.exists():
-                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
-        if self.backups > 0:
-            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        # Closed and forgotten first: whatever fails below, the next write reopens.
+        self._close_quietly()
+        try:
+            for index in range(self.backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{index}")
+                if older.exists():
+                    older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+            if self.backups > 0:
+                self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+            else:
+                self.path.unlink()
+        except OSError as exc:
+            self._failed("rotate", exc)
         else:
-            self.path.unlink()
-        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            if self._burst.get("rotate"):
+                self._recovered("rotate")
+        self._purge()
+
+    # ------------------------------------------------------------------ retention
+    def _purge(self) -> None:
+        """Delete this folder's log files last written before the retention window."""
+        self._purged_at = time.monotonic()
+        if self.retention_days is None:
+            return
+        try:
+            for path in expired_logs(self.folder, self.retention_days):
+                with contextlib.suppress(FileNotFoundError):  # another worker was first
+                    path.unlink()
+                logger.info("prediction log %s deleted: older than its retention", path)
+        except OSError as exc:
+            self._failed("retention", exc)
+
+    # ------------------------------------------------------------------ failures
+    def _failed(self, stage: str, exc: BaseException, lines: int = 0) -> None:
+        now = time.monotonic()
+        self.failed_writes += stage == "write"
+        self.lost_lines += lines
+        self.last_error = f"{stage}: {type(exc).__name__}: {exc}"
+        if self.on_error is not None:
+            with contextlib.suppress(Exception):
+                self.on_error(stage, exc)
+        burst = self._burst[stage] = self._burst.get(stage, 0) + 1
+        if burst == 1:
+            self._burst_since[stage] = now
+        if burst == 1 or now - self._warned_at.get(stage, 0.0) >= WARN_EVERY_S:
+            self._warned_at[stage] = now
+            effect = {
+                "write": "predictions are still served but not logged",
+                "rotate": "lines are still written, to the unrotated file",
+                "retention": "expired files are kept until the next try",
+            }[stage]
+            logger.warning(
+                "prediction log %s: %s failed (%s); %s (%d failure(s) so far in this burst, "
+                "next warning in %.0f s if it lasts). Free space or fix the folder "
+                "(CHURN_PREDICTION_LOG_DIR): it resumes on its own.",
+                self.path,
+                stage,
+                self.last_error,
+                effect,
+                burst,
+                WARN_EVERY_S,
+            )
+
+    def _recovered(self, stage: str) -> None:
+        lasted = time.monotonic() - self._burst_since.pop(stage, time.monotonic())
+        logger.warning(
+            "prediction log %s: %s works again after %d failure(s) over %.0f s",
+            self.path,
+            stage,
+            self._burst.pop(stage),
+            lasted,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """What ``/model_info`` reports: ``ok`` is false while writes are failing."""
+        return {
+            "ok": not self._burst.get("write"),
+            "path": str(self.path),
+            "failed_writes": self.failed_writes,
+            "lost_lines": self.lost_lines,
+            "last_error": self.last_error,
+            "retention_days": self.retention_days,
+        }
 
     def close(self) -> None:
         with self._lock:
-            self._handle.close()
+            self._close_quietly()
+
+
+def expired_logs(folder: str | os.PathLike[str], retention_days: float) -> list[Path]:
+    """The log files under ``folder`` last written more than ``retention_days`` ago."""
+    cutoff = datetime.now(UTC).timestamp() - retention_days * 86400
+    out = []
+    for path in sorted(Path(folder).glob(PATTERN)):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                out.append(path)
+    return out
 
 
 def read_prediction_logs(folder: str | os.PathLike[str]) -> pd.DataFrame:
-    """Every logged prediction under ``folder`` (all workers, rotated files included)."""
+    """Every logged prediction under ``folder`` (all workers, rotated files included).
+
+    A line cut short by a failed write (disk full) is skipped, with a warning naming the
+    file and the count: the log is best effort, the lines around it are whole.
+    """
     rows: list[dict[str, Any]] = []
-    for path in sorted(Path(folder).glob("predictions-*.jsonl*")):
-        with open(path, encoding="utf-8") as handle:
-            rows.extend(json.loads(line) for line in handle if line.strip())
+    for path in sorted(Path(folder).glob(PATTERN)):
+        if not path.is_file():
+            continue
+        torn = 0
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError:
+                        torn += 1
+        if torn:
+            logger.warning("%s: %d torn line(s) skipped (a write cut short)", path, torn)
     if not rows:
         return pd.DataFrame()
     frame = pd.json_normalize(rows)

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.serving.bundle import (
@@ -21,6 +21,9 @@ from churn_assets.lib.serving.bundle import (
     read_meta,
 )
 from churn_assets.lib.serving.risk_tiers import RiskTier, risk_tier
+
+if TYPE_CHECKING:
+    from churn_assets.lib.privacy import PrivacyPolicy
 
 
 def new_request_id() -> str:
@@ -68,6 +71,8 @@ class Predictor:
         shadow: compiled scorer of the challenger, if packaged.
         id_column: the contract's id field (echoed back; the A/B key).
         shadow_share / ab_share: override the bundle's split (``None`` keeps it).
+        privacy: the contract's privacy rules; the prediction log's lines follow its
+            ``prediction_log`` rule (``None``: the request's fields are logged as sent).
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class Predictor:
         id_column: str = "customerID",
         shadow_share: float | None = None,
         ab_share: float | None = None,
+        privacy: PrivacyPolicy | None = None,
     ):
         if (shadow is None) != (meta.shadow is None):
             raise ValueError("a shadow scorer needs a shadow slot in the bundle and vice versa")
@@ -90,6 +96,18 @@ class Predictor:
         for name, value in (("shadow_share", self.shadow_share), ("ab_share", self.ab_share)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        # Resolved once: per row, a dict copy and one edit per identifier/sensitive field.
+        self._log_rules: list[tuple[str, str]] = []
+        self._pseudonyms = None
+        if privacy is not None:
+            for column in (*privacy.identifiers, *privacy.sensitive):
+                action = privacy.action("prediction_log", column)
+                if action != "keep" and (column, action) not in self._log_rules:
+                    self._log_rules.append((column, action))
+            if any(action == "hash" for _, action in self._log_rules):
+                from churn_assets.lib.serving.pseudonyms import Pseudonyms
+
+                self._pseudonyms = Pseudonyms()
 
     def score(self, records: list[dict[str, Any]], request_id: str) -> list[Scored]:
         """Score records of raw fields; the A/B split is by customer id (else row)."""
@@ -128,13 +146,34 @@ class Predictor:
         return out
 
     def log_entries(
-        self, records: list[dict[str, Any]], scored: list[Scored], request_id: str
+        self,
+        records: list[dict[str, Any]],
+        scored: list[Scored],
+        request_id: str,
+        in_place: bool = False,
     ) -> list[dict[str, Any]]:
         """Prediction-log lines (see
-        :class:`~churn_assets.lib.serving.prediction_log.PredictionLog`)."""
+        :class:`~churn_assets.lib.serving.prediction_log.PredictionLog`): the request's
+        fields after the contract's ``prediction_log`` privacy rule (identifiers hashed to
+        the same pseudonyms as :func:`churn_assets.lib.privacy.pseudonym`, sensitive fields
+        dropped, by default). ``records`` are left as they are, unless ``in_place`` (the
+        service's own throw-away dicts: a copy per row costs ~0.4 ms per 1,000 rows)."""
         stamp = now_iso()
         entries = []
+        drops = [c for c, action in self._log_rules if action == "drop"]
+        hashes = [c for c, action in self._log_rules if action == "hash"]
+        pseudonyms = self._pseudonyms
+        memo = pseudonyms.memo if pseudonyms is not None else {}
         for record, row in zip(records, scored, strict=True):
+            if drops or hashes:
+                if not in_place:
+                    record = dict(record)  # a private copy, edited below
+                for column in drops:
+                    record.pop(column, None)
+                for column in hashes:
+                    value = record.get(column)
+                    if value is not None:  # a customer seen before costs a dict lookup
+                        record[column] = memo.get(value) or pseudonyms(value)  # type: ignore[misc]
             entry = {
                 "time": stamp,
                 "request_id": request_id,
@@ -172,6 +211,12 @@ def load_predictor(
     if meta.shadow is not None:
         shadow = CompiledScorer.compile(load_model(folder, "shadow"), contract, meta.shadow.family)
     predictor = Predictor(
-        meta, champion, shadow, contract.id_column, shadow_share=shadow_share, ab_share=ab_share
+        meta,
+        champion,
+        shadow,
+        contract.id_column,
+        shadow_share=shadow_share,
+        ab_share=ab_share,
+        privacy=contract.privacy,
     )
     return predictor, contract
