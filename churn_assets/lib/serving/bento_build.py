@@ -12,7 +12,8 @@ JSON line with the tags, sizes and paths (:class:`BentoBuild`).
 
 Nothing in the store is deleted or replaced: the version is ``v<champion>`` (plus
 ``-shadow-v<challenger>``) the first time, and ``<that>-r2``, ``-r3``... when a build of it
-exists already (a rebuild after a rollback, a retry). BentoML points ``churn_service:latest``
+exists already (a rebuild after a rollback, a retry); a failed build removes only the model it
+has just saved itself. BentoML points ``churn_service:latest``
 at a bento once it is completely saved, so a build that fails or is killed leaves the bento
 being served, the rollback target and ``:latest`` as they were. A killed build can leave a
 half-written store folder; the next build moves such folders (no ``bento.yaml`` /
@@ -162,16 +163,21 @@ def _save_and_build(bundle: Path, export: Path | None = None) -> BentoBuild:
     version = free_version(home, meta.bento_version)
     model_tag = _save_model(bundle, meta, version)
     os.environ["CHURN_BENTO_MODEL"] = model_tag  # resolved when the service module imports
-    with tempfile.TemporaryDirectory(prefix="churn-bentofile-") as folder:
-        bentofile = Path(folder) / "bentofile.yaml"
-        bentofile.write_text(yaml.safe_dump(bentofile_config(model_tag), sort_keys=False))
-        bento = bentoml.bentos.build_bentofile(
-            str(bentofile),
-            name=SERVICE_NAME,
-            version=version,
-            labels={"champion_version": meta.champion.version},
-            build_ctx=str(REPO_ROOT),
-        )
+    try:
+        with tempfile.TemporaryDirectory(prefix="churn-bentofile-") as folder:
+            bentofile = Path(folder) / "bentofile.yaml"
+            bentofile.write_text(yaml.safe_dump(bentofile_config(model_tag), sort_keys=False))
+            bento = bentoml.bentos.build_bentofile(
+                str(bentofile),
+                name=SERVICE_NAME,
+                version=version,
+                labels={"champion_version": meta.champion.version},
+                build_ctx=str(REPO_ROOT),
+            )
+    except BaseException:
+        # Only this attempt's own new model goes (no bento uses it); nothing older is touched.
+        bentoml.models.delete(model_tag)
+        raise
     if export is not None:  # one archive a serving host imports (`bentoml import`)
         bentoml.bentos.export_bento(bento.tag, str(export))
     stored = bentoml.models.get(model_tag)
