@@ -10,11 +10,12 @@ to check; nothing here imports Dagster.
 Rules, per file (its identity is the name the store lists: a path or an S3 key; its
 ``version`` is ``size-mtime`` locally and the ETag on S3):
 
-* **Exactly once.** A file accepted (returned as ready) is remembered with its version and
-  never returned again while that version is unchanged. If its version changes it comes back
-  as ready with ``replaced=True``, so the caller can re-run that month's partition. Accepted
-  entries are kept after the file disappears, so an identical re-upload of an ingested S3
-  object (same ETag) is not ingested twice.
+* **Exactly once.** A file returned as ready is remembered with its version (as requested,
+  then as accepted once its run succeeds: :func:`follow_up`) and never returned again while
+  that version is unchanged; a failed ingest is retried by :func:`follow_up`, not here. If
+  its version changes it comes back as ready with ``replaced=True``, so the caller can
+  re-run that month's partition. Accepted entries are kept after the file disappears, so an
+  identical re-upload of an ingested S3 object (same ETag) is not ingested twice.
 * **Settle (not half-written).** A new or changed file is ready when either
 
   - the previous tick saw it with the same version (nothing wrote to it for a whole tick,
@@ -51,6 +52,7 @@ first tick.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from churn_assets.lib.ingestion.errors import SourceError, SourceNotFoundError
@@ -65,6 +67,7 @@ from churn_assets.lib.monitoring.landing_cursor import (
     RejectedFile,
     ScanResult,
 )
+from churn_assets.lib.monitoring.requests import MAX_ATTEMPTS, RunState, settle
 
 
 def local_modified_at(file: SourceFile) -> datetime | None:
@@ -144,7 +147,7 @@ def scan(
     now_ts = now.timestamp()
     files = {f.name: f for f in listing}
 
-    new = LandingCursor(accepted=dict(old.accepted))
+    new = LandingCursor(accepted=dict(old.accepted), requested=dict(old.requested))
     ready: list[ReadyFile] = []
     pending: list[PendingFile] = []
     rejected: list[RejectedFile] = []
@@ -173,9 +176,9 @@ def scan(
 
     # 2. One file per month: the earliest claimant keeps it, the others are ambiguous.
     def claim_order(file: SourceFile) -> tuple[int, float, str]:
-        if old.accepted.get(file.name) == file.version:
+        if old.handled(file.name, file.version):
             return (0, 0.0, file.name)
-        if file.name in old.accepted:
+        if file.name in old.accepted or file.name in old.requested:
             return (1, 0.0, file.name)
         seen = old.pending.get(file.name)
         return (2, seen[1] if seen else now_ts, file.name)
@@ -193,8 +196,8 @@ def scan(
 
     # 3. Owners that are new or changed: settle, check content, accept.
     for month, file in sorted(owners, key=lambda item: (item[0], item[1].name)):
-        if old.accepted.get(file.name) == file.version:
-            continue  # already ingested, unchanged
+        if old.handled(file.name, file.version):
+            continue  # already ingested (or its ingest is under way), unchanged
         seen = old.pending.get(file.name)
         stable = (seen is not None and seen[0] == file.version) or (
             old.ambiguous.get(file.name) == file.version
@@ -215,14 +218,67 @@ def scan(
             reject(file, problem)
             continue
         previous = old.accepted_month(month)
-        for name in [n for n in new.accepted if month_of(n) == month]:
-            del new.accepted[name]  # one accepted file per month: this one supersedes
-        new.accepted[file.name] = file.version
+        for name in [n for n in [*new.accepted, *new.requested] if month_of(n) == month]:
+            # One file per month: this one supersedes (a request still open is let go).
+            new.accepted.pop(name, None)
+            new.requested.pop(name, None)
+        new.requested[file.name] = (file.version, 1, int(now_ts))
         ready.append(ReadyFile(file.name, month, file.version, file.size, previous is not None))
 
     pending.sort(key=lambda p: p.name)
     rejected.sort(key=lambda r: r.name)
     return ScanResult(ready=ready, pending=pending, rejected=rejected, cursor=new, note=note)
+
+
+@dataclass
+class FollowUp:
+    """What following up the requested ingests found: files accepted now, retries to
+    request, and files given up after :data:`~churn_assets.lib.monitoring.requests.MAX_ATTEMPTS`
+    failed runs (rejected for that version: a corrected re-upload is picked up again)."""
+
+    accepted: list[str] = field(default_factory=list)
+    retries: list[ReadyFile] = field(default_factory=list)
+    gave_up: list[RejectedFile] = field(default_factory=list)
+
+
+def follow_up(
+    cursor: LandingCursor,
+    state_of: Callable[[str, str], RunState],
+    now: datetime,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> FollowUp:
+    """Settle the cursor's requested ingests by the state of their runs (edits ``cursor``).
+
+    Args:
+        cursor: The cursor of the previous tick.
+        state_of: The state of the run with a run key, for a month (``(run_key, month)``).
+        now: The tick's time.
+        max_attempts: Runs per file version before giving up.
+    """
+    result, now_ts = FollowUp(), now.timestamp()
+    for name, (version, attempt, requested_at) in sorted(cursor.requested.items()):
+        month = month_of(name) or ""
+        ready = ReadyFile(name, month, version, 0, attempt=attempt)
+        verdict = settle(
+            state_of(ready.run_key, month), attempt, requested_at, now_ts, max_attempts
+        )
+        if verdict == "done":
+            del cursor.requested[name]
+            cursor.accepted[name] = version
+            result.accepted.append(name)
+        elif verdict == "retry":
+            cursor.requested[name] = (version, attempt + 1, int(now_ts))
+            result.retries.append(ReadyFile(name, month, version, 0, attempt=attempt + 1))
+        elif verdict == "give_up":
+            del cursor.requested[name]
+            cursor.rejected[name] = version
+            reason = (
+                f"{name}: ingest failed {attempt} time(s) (last run key {ready.run_key!r}); "
+                "not retried again: see the failed runs, fix the cause and upload the file "
+                "again (a new version is ingested), or re-run the month by hand"
+            )
+            result.gave_up.append(RejectedFile(name, version, reason))
+    return result
 
 
 def month_file(store: FileStore, month: str, name: str | None = None) -> SourceFile:

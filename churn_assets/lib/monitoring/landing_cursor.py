@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from churn_assets.lib.ingestion.months import month_of
+from churn_assets.lib.monitoring.requests import run_key
 
 CURSOR_FORMAT = 1
 
@@ -32,6 +33,13 @@ class ReadyFile:
     version: str
     size: int
     replaced: bool = False
+    attempt: int = 1  # > 1 when a failed ingest of this version is retried
+
+    @property
+    def run_key(self) -> str:
+        """One run per file version and attempt: a re-upload with new content is ingested
+        again, and a retry needs a key Dagster has not launched yet."""
+        return run_key(f"{self.name}@{self.version}", self.attempt)
 
 
 @dataclass(frozen=True)
@@ -64,15 +72,21 @@ class LandingCursor:
          "ambiguous": {"<name>": "<version>"},
          "pending": {"<name>": ["<version>", <first seen, epoch seconds>]},
          "rejected": {"<name>": "<version>"},
+         "requested": {"<name>": ["<version>", <attempt>, <requested at, epoch seconds>]},
          "v": 1}
 
-    ``accepted`` holds at most one name per month (the file last ingested for it).
+    ``requested`` holds files whose ingest run was asked for and has not succeeded yet;
+    ``accepted`` those whose run succeeded (:mod:`~churn_assets.lib.monitoring.requests`).
+    Together they hold at most one name per month. A cursor without ``requested`` (from
+    before runs were followed up) reads as having none. Other keys (a sensor's alert outbox)
+    are left alone.
     """
 
     accepted: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
     ambiguous: dict[str, str] = field(default_factory=dict)
     pending: dict[str, tuple[str, int]] = field(default_factory=dict)
+    requested: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The cursor as a compact JSON string."""
@@ -82,6 +96,7 @@ class LandingCursor:
             "rejected": self.rejected,
             "ambiguous": self.ambiguous,
             "pending": {name: [v, t] for name, (v, t) in self.pending.items()},
+            "requested": {name: [v, a, t] for name, (v, a, t) in self.requested.items()},
         }
         return json.dumps(payload, separators=(",", ":"), sort_keys=True)
 
@@ -107,13 +122,25 @@ class LandingCursor:
                     str(name): (str(v), int(t))
                     for name, (v, t) in dict(payload.get("pending", {})).items()
                 },
+                requested={
+                    str(name): (str(v), int(a), int(t))
+                    for name, (v, a, t) in dict(payload.get("requested", {})).items()
+                },
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"not a landing cursor ({exc}): {text[:200]!r}") from exc
 
     def accepted_month(self, month: str) -> str | None:
-        """The name of the file accepted for a month, if any."""
-        return next((n for n in self.accepted if month_of(n) == month), None)
+        """The name of the file accepted (or requested) for a month, if any."""
+        names = [*self.requested, *self.accepted]
+        return next((n for n in names if month_of(n) == month), None)
+
+    def handled(self, name: str, version: str) -> bool:
+        """Whether this version of the file was accepted or its ingest is requested."""
+        requested = self.requested.get(name)
+        return self.accepted.get(name) == version or (
+            requested is not None and requested[0] == version
+        )
 
 
 def _str_map(value: Any) -> dict[str, str]:

@@ -39,13 +39,18 @@ The motivating scenario (k=2, n=3): month 4 clean gives ``none``; month 5, hit b
 drift (price rise) and concept drift, breaches once and gives ``reevaluate``; month 6 drifts
 likewise, the second breach in the window gives ``retrain``.
 
-Sensors store ``last_retrain_at`` in their own cursor; :attr:`Decision.latest_batch` and
+A drift report whose metadata is not a verdict raises :class:`VerdictError` (never a silent
+skip): the month is unknown, left out of the window and named in the decision's reason.
+
+Sensors store ``last_retrain_at`` (when the last retraining run *succeeded*, see
+:mod:`~churn_assets.lib.monitoring.requests`) in their own cursor; :attr:`Decision.latest_batch` and
 :attr:`Decision.model_version` make good run keys so that re-deciding on the same history
 does not launch the same run twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,6 +64,11 @@ _SIGNAL_WORDS = {
     "prediction_drift": "prediction drift",
     "performance_drop": "performance drop",
 }
+
+
+class VerdictError(ValueError):
+    """A drift report's metadata is not a verdict the trigger can read (a field missing or
+    of the wrong type): the month counts as unknown, and the sensor reports it."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,13 @@ class BatchOutcome:
     ) -> BatchOutcome | None:
         """The trigger's view of one drift report, from the numbers it recorded
         (:meth:`~churn_assets.lib.monitoring.drift.DriftResult.to_metadata` plus
-        ``model_version``); None when they are not a verdict."""
+        ``model_version``); None for a month too small for a verdict.
+
+        Raises:
+            VerdictError: the metadata is not a verdict (a field missing or unreadable).
+                Never dropped silently: the month is unknown, which the sensor logs, alerts
+                once and lists in its decision.
+        """
         # A month too small for a verdict is neither a breach nor clean: it must not dilute
         # the trigger's window.
         if not metadata.get("sufficient_sample", 1.0):
@@ -110,8 +126,10 @@ class BatchOutcome:
                 evaluated_at=evaluated_at,
                 model_version=str(metadata["model_version"]),
             )
-        except (KeyError, TypeError, ValueError):
-            return None
+        except KeyError as exc:
+            raise VerdictError(f"{batch}: the drift report has no {exc.args[0]!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise VerdictError(f"{batch}: the drift report's verdict is unreadable: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,7 @@ class Decision:
         breaching_batches: Batch keys in the window that breached, oldest first.
         considered_batches: Batch keys in the window (at most ``n``), oldest first.
         skipped_batches: Batches of the current model skipped for having too few rows.
+        unknown_batches: Batches whose verdict could not be read (any model): not counted.
         latest_batch: The newest considered batch, if any.
         model_version: The champion version whose batches were considered.
         next_retrain_allowed_at: End of the running cooldown, None when none runs.
@@ -134,6 +153,7 @@ class Decision:
     breaching_batches: tuple[str, ...] = ()
     considered_batches: tuple[str, ...] = ()
     skipped_batches: tuple[str, ...] = ()
+    unknown_batches: tuple[str, ...] = ()
     latest_batch: str | None = None
     model_version: str | None = None
     next_retrain_allowed_at: datetime | None = None
@@ -147,6 +167,7 @@ class Decision:
             "breaching_batches": list(self.breaching_batches),
             "considered_batches": list(self.considered_batches),
             "skipped_batches": list(self.skipped_batches),
+            "unknown_batches": list(self.unknown_batches),
             "latest_batch": self.latest_batch,
             "model_version": self.model_version,
             "next_retrain_allowed_at": allowed.isoformat() if allowed else None,
@@ -193,6 +214,7 @@ def decide(
     now: datetime,
     config: TriggerConfig | None = None,
     current_model_version: str | None = None,
+    unknown_batches: Sequence[str] = (),
 ) -> Decision:
     """Decide whether monitoring results call for nothing, a re-evaluation or a retraining.
 
@@ -203,10 +225,28 @@ def decide(
         config: Thresholds; the defaults when None.
         current_model_version: The champion's version; only its batches count. None means
             the version of the most recently evaluated outcome.
+        unknown_batches: Batches whose verdict could not be read: the window is made of the
+            others (an unreadable month neither breaches nor is clean), and the reason says
+            which were left out.
 
     Returns:
         The decision, with the batches it considered and a readable reason.
     """
+    decision = _decide(outcomes, last_retrain_at, now, config, current_model_version)
+    unknown = tuple(sorted(set(unknown_batches)))
+    if not unknown:
+        return decision
+    note = f" (verdict unreadable, not counted: {', '.join(unknown)})"
+    return dataclasses.replace(decision, reason=decision.reason + note, unknown_batches=unknown)
+
+
+def _decide(
+    outcomes: Sequence[BatchOutcome],
+    last_retrain_at: datetime | None,
+    now: datetime,
+    config: TriggerConfig | None,
+    current_model_version: str | None,
+) -> Decision:
     config = config or TriggerConfig()
     if current_model_version is None:
         if not outcomes:

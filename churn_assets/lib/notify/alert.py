@@ -18,6 +18,9 @@ class AlertKind(StrEnum):
     ROLLBACK = "rollback"
     RUN_FAILURE = "run_failure"
     INGEST_REJECTED = "ingest_rejected"
+    INGEST_FAILED = "ingest_failed"  # a landed file's ingest failed every attempt
+    RETRAIN_FAILED = "retrain_failed"  # a retraining failed every attempt
+    VERDICT_UNKNOWN = "verdict_unknown"  # a drift report the trigger cannot read
 
 
 class Severity(StrEnum):

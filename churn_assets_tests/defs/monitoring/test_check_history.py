@@ -115,6 +115,71 @@ def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture)
         assert len(failures()) == 133
 
 
+def test_check_alerts_carry_no_rows(caplog: pytest.LogCaptureFixture) -> None:
+    """A failed check's metadata may hold previews of customer rows (the quarantine's
+    examples, failure cases): the alert passes on numbers, flags, links and short text only."""
+    caplog.set_level(logging.INFO)
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        _, cursor = tick(defs, "check_failure_alerts", instance, None)
+        instance.add_dynamic_partitions("months", ["2026-04"])
+        rows = "| customerID | gender |\n|---|---|\n| 7590-VHVEG | Female |"
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=LANDED,
+                check_name=CHECK,
+                passed=False,
+                partition="2026-04",
+                description="20.00% of rows quarantined\n" + rows,
+                metadata={
+                    "examples": dg.MetadataValue.md(rows),
+                    "value": 0.2,
+                    "failure_cases": dg.MetadataValue.json({"customerID": ["7590-VHVEG"]}),
+                    "threshold": 0.05,
+                    "note": "7590-VHVEG | Female",
+                    "report": dg.MetadataValue.url("http://dagster/runs/1"),
+                },
+            )
+        )
+        tick(defs, "check_failure_alerts", instance, cursor)
+    [alert] = [a for a in alerts(caplog) if a["kind"] == "check_failed"]
+    assert alert["text"] == "20.00% of rows quarantined"
+    assert {k: alert["fields"][k] for k in ("value", "threshold", "report")} == {
+        "value": "0.2",
+        "threshold": "0.05",
+        "report": "http://dagster/runs/1",
+    }
+    assert "7590-VHVEG" not in json.dumps(alert)
+
+
+def test_run_failures_are_alerted_once_from_the_event_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    defs = load_defs()
+
+    @dg.asset
+    def breaks() -> None:
+        raise RuntimeError("broken")
+
+    def fail(run_key: str) -> str:
+        result = dg.materialize(
+            [breaks], instance=instance, tags={"churn/trigger": run_key}, raise_on_error=False
+        )
+        return result.run_id
+
+    with dg.instance_for_test() as instance:
+        before = fail("before")  # before the sensor started: not alerted
+        _, cursor = tick(defs, "run_failure_alerts", instance, None)
+        later = [fail("a"), fail("b")]
+        _, cursor = tick(defs, "run_failure_alerts", instance, cursor)
+        _, cursor = tick(defs, "run_failure_alerts", instance, cursor)
+    sent = [a for a in alerts(caplog) if a["kind"] == "run_failure"]
+    assert [a["fields"]["run_id"] for a in sent] == later and before not in json.dumps(sent)
+    assert [a["fields"]["churn/trigger"] for a in sent] == ["a", "b"]
+    assert all(a["severity"] == "critical" for a in sent)
+
+
 def test_the_check_history_api_we_rely_on() -> None:
     """check_failure_alerts reads Dagster's check execution history, which is not public API
     (see `check_history`): this fails loudly when its shape changes."""

@@ -82,6 +82,72 @@ def test_landing_sensor_ingests_each_file_once(
         assert len(keys) == 3
 
 
+def test_a_failed_ingest_is_retried_and_a_decided_one_is_not(
+    landing: Path, monthly_files: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A landed file is accepted when its run succeeds, not when it is requested: a run that
+    failed before validating is retried (new run key), up to three runs, then one critical
+    alert; a run that failed on the blocking check after materializing the month decided, and
+    is not retried."""
+    caplog.set_level(logging.INFO)
+    shutil.copy(monthly_files["customers_2026-01.csv"], landing)
+    shutil.copy(monthly_files["customers_2026-02.csv"], landing)
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        result, cursor = tick(defs, "landing_sensor", instance, None)
+        keys = {r.partition_key: r.run_key for r in result.run_requests}
+        jan, feb = keys["2026-01"], keys["2026-02"]
+        _requested_run(instance, "landing_sensor", jan, False, True, "landed_batch")
+        for attempt in (2, 3):
+            _requested_run(instance, "landing_sensor", feb, succeed=False)
+            result, cursor = tick(defs, "landing_sensor", instance, cursor)
+            feb = f"{keys['2026-02']}#{attempt}"
+            assert [(r.partition_key, r.run_key) for r in result.run_requests] == [("2026-02", feb)]
+        state = json.loads(cursor)
+        assert list(state["accepted"]) == [str(landing / "customers_2026-01.csv")]
+        _requested_run(instance, "landing_sensor", feb, succeed=False)
+        result, cursor = tick(defs, "landing_sensor", instance, cursor)
+        assert not result.run_requests
+        [failed] = [a for a in alerts(caplog) if a["kind"] == "ingest_failed"]
+        assert failed["severity"] == "critical" and "ingest failed 3 time(s)" in failed["text"]
+        again, _ = tick(defs, "landing_sensor", instance, cursor)
+        assert not again.run_requests
+        assert len([a for a in alerts(caplog) if a["kind"] == "ingest_failed"]) == 1
+
+
+@pytest.mark.faults
+@pytest.mark.slow
+def test_a_slow_webhook_does_not_hold_up_a_tick_nor_lose_alerts(
+    landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four bad files land while the webhook answers after 2 s: the tick makes one attempt
+    cut to its 0.5 s alert deadline (a count, not a clock: one request reached the server)
+    and keeps the four alerts in its cursor; once the webhook is healthy the next tick posts
+    all four. Inline, the old sensor spent 2 s on each (up to ~16 s each with retries)."""
+    from churn_assets_tests.lib.notify.helpers import Webhook
+
+    webhook = Webhook()
+    try:
+        webhook.delay = 2.0
+        monkeypatch.setenv("CHURN_ALERT_WEBHOOK_URL", webhook.url)
+        monkeypatch.setenv("CHURN_ALERT_TICK_DEADLINE_SECONDS", "0.5")
+        for month in ("01", "02", "03", "04"):
+            (landing / f"customers_2026-{month}.csv").write_text("customerID,gender\n")
+        defs = load_defs()
+        with dg.instance_for_test() as instance:
+            _, cursor = tick(defs, "landing_sensor", instance, None)
+            assert len(webhook.requests) == 1
+            assert len(json.loads(cursor)["outbox"]) == 4
+            assert len(json.loads(cursor)["rejected"]) == 4  # the tick's own work is kept
+            webhook.delay = 0.0
+            _, cursor = tick(defs, "landing_sensor", instance, cursor)
+            assert "outbox" not in json.loads(cursor)
+            texts = [p["text"] for p in webhook.payloads()[-4:]]
+            assert all("Landed file rejected" in t for t in texts)
+    finally:
+        webhook.close()
+
+
 def test_landing_sensor_waits_for_a_file_to_settle(
     landing: Path, monthly_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,6 +265,42 @@ def _served(instance: dg.DagsterInstance, version: str) -> None:
     )
 
 
+def _skipped(result) -> str:
+    """The skip message of a tick that requested nothing ("" when it requested runs)."""
+    if isinstance(result, dg.SkipReason):
+        return result.skip_message or "skipped"
+    if isinstance(result, dg.SensorResult) and not result.run_requests and result.skip_reason:
+        return result.skip_reason.skip_message or "skipped"
+    return ""
+
+
+def _requested_run(
+    instance: dg.DagsterInstance,
+    sensor: str,
+    run_key: str,
+    succeed: bool,
+    decided: bool = False,
+    deciding_asset: str = "promotion_decision",
+) -> None:
+    """The run the daemon would have launched for a sensor's request: a real run carrying
+    the daemon's tags, that succeeds or fails (after its deciding asset materialized and
+    its blocking check failed, with ``decided``)."""
+
+    @dg.asset(name=deciding_asset if decided else "stand_in_step")
+    def step() -> int:
+        if not succeed and not decided:
+            raise RuntimeError("the retraining broke (a store was away, say)")
+        return 1
+
+    @dg.asset_check(asset=step, blocking=True)
+    def gate() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=succeed)
+
+    tags = {"dagster/sensor_name": sensor, "dagster/run_key": run_key}
+    result = dg.materialize([step, gate], instance=instance, tags=tags, raise_on_error=False)
+    assert result.success == succeed
+
+
 def test_retrain_sensor_hysteresis_and_cooldown(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -208,7 +310,7 @@ def test_retrain_sensor_hysteresis_and_cooldown(
         _served(instance, "1")
         _report(instance, "2026-04", breached=False)
         result, cursor = tick(defs, "retrain_sensor", instance, None)
-        assert isinstance(result, dg.SkipReason)
+        assert _skipped(result)
 
         _report(instance, "2026-05", breached=True)
         result, cursor = tick(defs, "retrain_sensor", instance, cursor)
@@ -220,18 +322,88 @@ def test_retrain_sensor_hysteresis_and_cooldown(
         assert [r.job_name for r in result.run_requests] == ["churn_pipeline"]
         assert result.run_requests[0].run_key == "retrain-v1-2026-06"
         assert "2 of the last 3" in result.run_requests[0].tags["churn/reason"]
-        assert json.loads(cursor)["last_retrain_at"]
         assert [a["kind"] for a in alerts(caplog)] == ["retrain_triggered"]
-
-        # Restarted with the stored cursor and still breaching: the 7-day cooldown holds.
+        # Requested is not retrained: no cooldown yet, and no second request while it runs.
+        assert "last_retrain_at" not in json.loads(cursor)
         result, cursor = tick(defs, "retrain_sensor", instance, cursor)
+        assert "still under way" in _skipped(result)
+
+        # The run succeeds: the 7-day cooldown starts at its end, and holds after a restart.
+        _requested_run(instance, "retrain_sensor", "retrain-v1-2026-06", succeed=True)
+        result, cursor = tick(defs, "retrain_sensor", instance, cursor)
+        assert json.loads(cursor)["last_retrain_at"]
         assert [r.job_name for r in result.run_requests] == ["champion_reevaluation"]
         assert "cooldown" in result.run_requests[0].tags["churn/reason"]
 
         # A new champion is served: v1's breaches no longer count.
         _served(instance, "2")
         result, _ = tick(defs, "retrain_sensor", instance, cursor)
-        assert isinstance(result, dg.SkipReason)
+        assert _skipped(result)
+
+
+def test_a_failed_retraining_does_not_start_the_cooldown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The run a retraining request launched fails: retraining is requested again at once
+    (a new run key), up to three runs, then one critical alert and no more attempts for that
+    evidence. A retraining whose gate rejected the challenger (the run fails after the
+    decision) did retrain: the cooldown applies."""
+    caplog.set_level(logging.INFO)
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        _served(instance, "1")
+        for month in ("2026-05", "2026-06"):
+            _report(instance, month, breached=True)
+        result, cursor = tick(defs, "retrain_sensor", instance, None)
+        keys = [result.run_requests[0].run_key]
+        for _ in (2, 3):
+            _requested_run(instance, "retrain_sensor", keys[-1], succeed=False)
+            result, cursor = tick(defs, "retrain_sensor", instance, cursor)
+            assert [r.job_name for r in result.run_requests] == ["churn_pipeline"]
+            keys.append(result.run_requests[0].run_key)
+            assert "last_retrain_at" not in json.loads(cursor)
+        assert keys == ["retrain-v1-2026-06", "retrain-v1-2026-06#2", "retrain-v1-2026-06#3"]
+        _requested_run(instance, "retrain_sensor", keys[-1], succeed=False)
+        result, cursor = tick(defs, "retrain_sensor", instance, cursor)
+        assert "failed every attempt" in _skipped(result)
+        failed = [a for a in alerts(caplog) if a["kind"] == "retrain_failed"]
+        assert len(failed) == 1 and failed[0]["severity"] == "critical"
+        tick(defs, "retrain_sensor", instance, cursor)
+        assert len([a for a in alerts(caplog) if a["kind"] == "retrain_failed"]) == 1
+
+        # New evidence starts over; a gate rejection counts as a retraining done.
+        _report(instance, "2026-07", breached=True)
+        result, cursor = tick(defs, "retrain_sensor", instance, cursor)
+        assert [r.run_key for r in result.run_requests] == ["retrain-v1-2026-07"]
+        _requested_run(instance, "retrain_sensor", "retrain-v1-2026-07", False, decided=True)
+        result, cursor = tick(defs, "retrain_sensor", instance, cursor)
+        assert json.loads(cursor)["last_retrain_at"]
+        assert "cooldown" in result.run_requests[0].tags["churn/reason"]
+
+
+def test_an_unreadable_drift_verdict_is_reported_once_and_the_rest_still_retrain(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    defs = load_defs()
+    with dg.instance_for_test() as instance:
+        _served(instance, "1")
+        _report(instance, "2026-04", breached=True)
+        instance.add_dynamic_partitions("months", ["2026-05"])
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                "drift_report", partition="2026-05", metadata={"model_version": "1"}
+            )
+        )
+        _report(instance, "2026-06", breached=True)
+        result, cursor = tick(defs, "retrain_sensor", instance, None)
+        # 2026-04 and 2026-06 breach (k=2 of n=3): the trigger fires without 2026-05.
+        assert [r.run_key for r in result.run_requests] == ["retrain-v1-2026-06"]
+        assert "not counted: 2026-05" in result.run_requests[0].tags["churn/reason"]
+        unknown = [a for a in alerts(caplog) if a["kind"] == "verdict_unknown"]
+        assert len(unknown) == 1 and "2026-05: the drift report has no" in unknown[0]["text"]
+        tick(defs, "retrain_sensor", instance, cursor)  # reported in the log, alerted once
+        assert len([a for a in alerts(caplog) if a["kind"] == "verdict_unknown"]) == 1
 
 
 def test_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -290,4 +462,11 @@ def test_every_sensor_ticks_at_the_one_interval() -> None:
         )
         intervals[value] = done.stdout.strip().splitlines()[-1]
     assert intervals == {None: "[30]", "5": "[5]"}
-    assert len(load_defs().sensors) == 5
+    names = {s.name for s in load_defs().sensors}
+    assert {
+        "landing_sensor",
+        "retrain_sensor",
+        "check_failure_alerts",
+        "run_failure_alerts",
+        "monitoring_automation",
+    } <= names

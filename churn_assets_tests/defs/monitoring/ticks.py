@@ -11,8 +11,12 @@ import pytest
 def tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, cursor: str | None):
     """Evaluate a sensor once; return its result and the cursor the daemon would store."""
     sensor = defs.resolve_sensor_def(name)
+    # Only the resources the sensor asks for, as the daemon does (setting up all of them
+    # would create an MLflow store per tick).
+    needed = sensor.required_resource_keys
+    resources = {k: v for k, v in (defs.resources or {}).items() if k in needed}
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=defs, resources=dict(defs.resources or {})
+        instance=instance, cursor=cursor, definitions=defs, resources=resources
     )
     result = sensor(context)
     if isinstance(result, dg.SensorResult) and result.cursor is not None:

@@ -13,7 +13,7 @@ import requests
 
 from churn_assets.lib.ingestion.errors import SourceError, SourceNotFoundError
 from churn_assets.lib.ingestion.stores import LocalFileStore, S3FileStore, SourceFile
-from churn_assets.lib.monitoring.landing import local_modified_at, month_file, scan
+from churn_assets.lib.monitoring.landing import follow_up, local_modified_at, month_file, scan
 from churn_assets.lib.monitoring.landing_cursor import LandingCursor, ScanResult
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -129,7 +129,7 @@ def test_restart_from_the_stored_cursor_behaves_the_same(tmp_path: Path) -> None
         assert (a.ready, a.pending, a.rejected) == (b.ready, b.pending, b.rejected)
         assert LandingCursor.from_json(a.cursor.to_json()) == a.cursor == b.cursor
         live, restarted = a.cursor, b.cursor.to_json()
-    assert set(LandingCursor.from_json(restarted).accepted) == {
+    assert set(LandingCursor.from_json(restarted).requested) == {
         str(folder / "customers_2026-01.csv"),
         str(folder / "customers_2026-02.csv"),
     }
@@ -295,7 +295,7 @@ def test_two_files_for_one_month_are_ambiguous(tmp_path: Path) -> None:
     [ready] = sensor.tick(T0 + 3 * TICK).ready
     assert (Path(ready.name).name, ready.replaced) == ("customers_2026-04.csv", True)
     assert sensor.tick(T0 + 4 * TICK).ready == []
-    assert list(LandingCursor.from_json(sensor.cursor).accepted) == [ready.name]
+    assert list(LandingCursor.from_json(sensor.cursor).requested) == [ready.name]
 
 
 def test_same_tick_ambiguity_keeps_the_first_by_name_and_frees_the_month_if_it_is_bad() -> None:
@@ -369,7 +369,7 @@ def test_missing_or_empty_landing_folder_is_not_an_error(tmp_path: Path) -> None
     (folder / "customers_2026-04.csv").unlink()
     gone = sensor.tick(T0 + 3 * TICK)
     assert gone.note is not None
-    assert len(LandingCursor.from_json(sensor.cursor).accepted) == 1
+    assert len(LandingCursor.from_json(sensor.cursor).requested) == 1
 
 
 def test_local_modified_at_reads_only_local_versions() -> None:
@@ -463,3 +463,64 @@ def test_month_file_finds_the_one_file_of_a_month(tmp_path: Path) -> None:
     # The sensor names the file it accepted: that one, even beside an ambiguous other.
     named = str(folder / "customers_2026-04.csv")
     assert month_file(store, "2026-04", named).name == named
+
+
+def test_a_file_is_accepted_when_its_run_succeeds_and_retried_when_it_fails() -> None:
+    """Ready is "requested", not "done": the run's outcome decides. A failed ingest is
+    retried under a new run key, up to three runs; then it is given up (rejected for that
+    version, with a reason) until a new version lands."""
+    store = MemoryStore()
+    store.put("customers_2026-01.csv", GOOD)
+    store.put("customers_2026-02.csv", GOOD + b"0003-C,1,No\n")
+    sensor = Sensor(store, settle_seconds=0)
+    sensor.tick(T0 - TICK)  # no modification time in this store: settled when seen twice
+    first = sensor.tick(T0)
+    keys = {Path(r.name).name: r.run_key for r in first.ready}
+    jan, feb = keys["customers_2026-01.csv"], keys["customers_2026-02.csv"]
+    assert "#" not in jan  # the first attempt keeps the key it always had: name@version
+    states = {jan: "in_progress", feb: "failed"}
+    seen: list[tuple[str, str]] = []
+
+    def state_of(key: str, month: str) -> str:
+        seen.append((key, month))
+        return states.get(key, "missing")
+
+    cursor = LandingCursor.from_json(sensor.cursor)
+    later = T0 + TICK
+    up = follow_up(cursor, state_of, later)
+    assert (up.accepted, up.gave_up) == ([], [])
+    assert [(r.name, r.run_key, r.month) for r in up.retries] == [
+        ("customers_2026-02.csv", feb + "#2", "2026-02")
+    ]
+    assert sorted(seen) == [(jan, "2026-01"), (feb, "2026-02")]
+    # The next scan neither hands on the open requests again nor loses them.
+    again = scan(store, cursor, later, settle_seconds=0)
+    assert not again.ready and set(again.cursor.requested) == set(keys)
+
+    states.update({jan: "succeeded", feb + "#2": "failed"})
+    up = follow_up(again.cursor, state_of, later + TICK)
+    assert up.accepted == ["customers_2026-01.csv"]
+    assert [r.run_key for r in up.retries] == [feb + "#3"]
+    states[feb + "#3"] = "failed"
+    up = follow_up(again.cursor, state_of, later + 2 * TICK)
+    [gave_up] = up.gave_up
+    assert "ingest failed 3 time(s)" in gave_up.reason and "#3" in gave_up.reason
+    final = again.cursor
+    assert list(final.accepted) == ["customers_2026-01.csv"]
+    assert not final.requested and "customers_2026-02.csv" in final.rejected
+    # Rejected for that version: silent; a corrected upload is a new file.
+    assert not scan(store, final, later + 3 * TICK, settle_seconds=0).ready
+    store.put("customers_2026-02.csv", GOOD + b"0004-D,2,No\n")
+    seen_once = scan(store, final, later + 4 * TICK, settle_seconds=0).cursor
+    assert names(scan(store, seen_once, later + 5 * TICK, settle_seconds=0).ready) == [
+        "customers_2026-02.csv"
+    ]
+
+
+def test_a_request_that_never_became_a_run_is_retried_after_an_hour() -> None:
+    store = MemoryStore()
+    store.put("customers_2026-01.csv", GOOD)
+    cursor = scan(store, scan(store, None, T0, settle_seconds=0).cursor, T0).cursor
+    assert not follow_up(cursor, lambda key, month: "missing", T0 + timedelta(minutes=59)).retries
+    [retry] = follow_up(cursor, lambda key, month: "missing", T0 + timedelta(minutes=61)).retries
+    assert retry.attempt == 2

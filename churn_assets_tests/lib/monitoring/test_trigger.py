@@ -11,6 +11,7 @@ from churn_assets.lib.monitoring.config import TriggerConfig
 from churn_assets.lib.monitoring.trigger import (
     BatchOutcome,
     Decision,
+    VerdictError,
     decide,
     humanize,
 )
@@ -266,4 +267,19 @@ def test_a_drift_report_becomes_an_outcome_unless_it_is_no_verdict() -> None:
     assert (counted.rows, counted.signals(), counted.model_version) == (1500, ("data_drift",), "1")
     labelled = BatchOutcome.from_drift_metadata("2026-07", {**verdict, "roc_auc_drop": 0.01}, NOW)
     assert labelled is not None and labelled.performance_drop is False
-    assert BatchOutcome.from_drift_metadata("2026-07", {"current_rows": 5.0}, NOW) is None
+    # Not a verdict at all: an error naming the month and the field, never a silent None.
+    with pytest.raises(VerdictError, match="2026-07: the drift report has no 'data_drift_"):
+        BatchOutcome.from_drift_metadata("2026-07", {"current_rows": 5.0}, NOW)
+    with pytest.raises(VerdictError, match=r"2026-07: .* unreadable"):
+        BatchOutcome.from_drift_metadata("2026-07", {**verdict, "current_rows": "many"}, NOW)
+
+
+def test_an_unreadable_month_is_left_out_and_named_and_the_others_still_retrain() -> None:
+    """k=2 of n=3: 2026-04 and 2026-06 breach, 2026-05's verdict is unreadable. The window
+    is made of the readable months, so the trigger still fires, and says what it left out."""
+    history = [drifted("2026-04"), drifted("2026-06")]
+    decision = decide(history, None, NOW, NO_COOLDOWN, unknown_batches=["2026-05"])
+    assert decision.action == "retrain"
+    assert decision.unknown_batches == ("2026-05",)
+    assert decision.reason.endswith("(verdict unreadable, not counted: 2026-05)")
+    assert decide(history, None, NOW, NO_COOLDOWN).unknown_batches == ()
