@@ -122,6 +122,16 @@ def test_whole_graph_on_the_simulator(monkeypatch: pytest.MonkeyPatch, churn_hom
     assert "base64" in mats["eda_report"]["plot_mutual_information"]
     stored = pd.read_parquet(churn_home / "storage" / "quarantined_customers.parquet")
     assert stored["_reasons"].str.len().gt(0).all()
+    # Privacy by contract: no customer id reaches the event log (previews and examples carry
+    # pseudonyms), and no stored object other than a table holds one (docs/privacy.md).
+    ids = set(pd.read_parquet(churn_home / "storage" / "raw_customers.parquet")["customerID"])
+    ids = {str(i) for i in ids if isinstance(i, str) and len(i) >= 6}
+    assert len(ids) > 500
+    logged = "\n".join(repr(event) for event in result.all_events)
+    assert not [i for i in ids if i in logged]
+    for artifact in (churn_home / "storage").glob("*.joblib"):
+        blob = artifact.read_bytes()
+        assert not [i for i in ids if i.encode() in blob], artifact.name
 
 
 def test_too_many_bad_rows_block_downstream(monkeypatch: pytest.MonkeyPatch) -> None:

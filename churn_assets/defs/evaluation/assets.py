@@ -1,9 +1,19 @@
 """Evaluation: the champion candidate measured once on the held-out test rows."""
 
+# (No `from __future__ import annotations`: Dagster resolves the config classes of the asset
+# signatures at definition time.)
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from churn_assets.defs.resources import ChurnPlatform, MlflowTracking, MonitoringSettings
 from churn_assets.lib.evaluation.policy import EvaluationPolicy, ExplanationPolicy, FairnessPolicy
+from churn_assets.lib.privacy import pseudonym
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from churn_assets.lib.contract import DataContract
 
 
 class EvaluationConfig(dg.Config, EvaluationPolicy):
@@ -138,7 +148,8 @@ def explanations(
     from churn_assets.lib.evaluation.shap_report import explain_candidate, publish
 
     champion = champion_candidate
-    report = explain_candidate(champion, train_set, test_set, platform.contract().id_column, config)
+    contract = platform.contract()
+    report = explain_candidate(champion, train_set, test_set, contract.id_column, config)
     run_id = champion.mlflow_run_id
     publish(report, platform.reports_dir() / "explanations" / (run_id or "unlogged"), run_id)
     context.log.info(f"Top fields: {', '.join(report.importance['feature'].head(5))}")
@@ -150,7 +161,7 @@ def explanations(
             "units": UNITS,
             "explained_rows": report.explained_rows,
             "top_features": markdown(report.importance.head(10).round(4)),
-            "example_reasons": markdown(report.example_reasons),
+            "example_reasons": markdown(_private_reasons(report.example_reasons, contract)),
             **{f"plot_{name}": png_md(png, name) for name, png in report.pngs.items()},
         },
     )
@@ -270,3 +281,18 @@ def drift_reference(
             "artifact": uri,
         },
     )
+
+
+def _private_reasons(reasons: "pd.DataFrame", contract: "DataContract") -> "pd.DataFrame":
+    """Example reasons under the contract's previews rule: the customer as its pseudonym (or
+    left out), a sensitive field's value hidden unless the rule keeps it."""
+    policy = contract.privacy
+    shown = reasons.copy()
+    action = policy.action("previews", contract.id_column)
+    if action == "drop":
+        shown = shown.drop(columns=["customer"])
+    elif action == "hash":
+        shown["customer"] = shown["customer"].map(pseudonym)
+    hidden = shown["feature"].map(lambda f: policy.action("previews", f) != "keep")
+    shown.loc[hidden, "value"] = "(withheld)"
+    return shown
