@@ -73,10 +73,14 @@ def _reference(context: dg.AssetExecutionContext, champion, train_set):
 def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3: S3Resource):
     """One month's file from the landing location, validated by the data contract: the valid
     rows (quarantined rows, with their reasons, go to the storage URI's
-    quarantine/<month>.parquet).
+    quarantine/<month>.parquet; files there older than the contract's
+    `privacy.quarantine.retention_days` are deleted by this step).
     Materialized once per landed file by the `landing_sensor`."""
+    from datetime import UTC, datetime
+
     from churn_assets.defs.metadata import markdown, preview
     from churn_assets.lib.hashing import frame_hash
+    from churn_assets.lib.ingestion import quarantine as quarantine_files
     from churn_assets.lib.ingestion.readers import add_snapshot_from_name, read_table
     from churn_assets.lib.ingestion.stores import open_store
     from churn_assets.lib.ingestion.validation import validate_frame
@@ -99,12 +103,16 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     )
     result = validate_frame(raw, contract, source=file.name)
     # In the storage (bucket), not CHURN_HOME: the worker's disk may be a pod's, gone after.
-    quarantine = settings.storage_location("quarantine", f"{context.partition_key}.parquet")
+    folder = settings.storage_location("quarantine")
+    quarantine = folder / f"{context.partition_key}.parquet"
     quarantined = len(result.quarantined)
     if quarantined:
-        quarantine.parent.mkdir(parents=True, exist_ok=True)
-        with quarantine.open("wb") as out:
-            result.quarantined.astype(str).to_parquet(out, index=False)
+        quarantine = quarantine_files.write(folder, context.partition_key, result.quarantined)
+    # This step is the only writer of the quarantine, so it also enforces its retention.
+    retention = contract.privacy.quarantine_retention_days
+    purged = quarantine_files.purge(folder, retention, datetime.now(UTC))
+    if purged:
+        context.log.info(f"Deleted {len(purged)} quarantine file(s) older than {retention} days")
     share = result.rejected_share
     context.log.info(f"{file.name}: {len(result.valid):,} valid rows, {quarantined:,} quarantined")
     yield dg.Output(
@@ -119,7 +127,9 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
             "rejected_share": round(share, 5),
             "quarantine": dg.MetadataValue.path(str(quarantine)) if quarantined else "",
             "reasons": markdown(result.reason_counts()) if quarantined else "none",
-            "preview": preview(result.valid),
+            "quarantine_retention_days": retention if retention is not None else "forever",
+            "quarantine_files_deleted": len(purged),
+            "preview": preview(result.valid, contract=contract),
         },
     )
     yield dg.AssetCheckResult(
@@ -169,7 +179,9 @@ def batch_scores(
             "model_version": champion.version,
             "family": champion.slot.family,
             "threshold": champion.slot.threshold,
-            "preview": preview(scores.sort_values("churn_probability", ascending=False)),
+            "preview": preview(
+                scores.sort_values("churn_probability", ascending=False), contract=contract
+            ),
         },
     )
 

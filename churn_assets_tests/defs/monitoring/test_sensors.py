@@ -210,6 +210,23 @@ def test_automation_scores_landed_months_unless_validation_failed(
         quarantine = settings.storage_location("quarantine", "2026-04.parquet")
         assert len(pd.read_parquet(str(quarantine))) > 0
         assert not (settings.churn_home() / "quarantine").exists()
+        # Retention (the built-in contract keeps quarantines 90 days): the step that writes
+        # them deletes older ones, and says how many.
+        old = quarantine.parent / "2025-01.parquet"
+        old.write_bytes(quarantine.read_bytes())
+        stale = (datetime.now(UTC) - timedelta(days=91)).timestamp()
+        os.utime(old, (stale, stale))
+        rerun = job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey("landed_batch")],
+            partition_key="2026-03",
+            raise_on_error=False,
+        )
+        [event] = rerun.get_asset_materialization_events()
+        metadata = event.materialization.metadata
+        assert metadata["quarantine_files_deleted"].value == 1
+        assert metadata["quarantine_retention_days"].value == 90
+        assert not old.exists() and quarantine.exists()
 
         def evaluate(cursor):
             return dg.evaluate_automation_conditions(
