@@ -14,14 +14,23 @@ Swagger UI at ``/``, the OpenAPI document at ``/docs.json``.
 
 BentoML adds ``/livez``, ``/readyz`` (not ready until the model is loaded and warmed up) and
 ``/metrics`` (Prometheus: BentoML's request metrics plus the ``churn_*`` ones of
-:mod:`churn_assets.lib.serving.metrics`).
+:mod:`churn_assets.lib.serving.metrics`). ``/readyz`` stays ready while the prediction log
+cannot be written (predictions are still right; pulling the worker would turn a logging fault
+into an outage): ``churn_prediction_log_ok`` on ``/metrics`` and ``prediction_log`` in
+``/model_info`` show it.
+
+In front of every route, :mod:`churn_assets.lib.serving.guard`: optional API-key auth, the
+body-size and in-flight limits, and 4xx for malformed bodies (docs/serving.md lists the status
+codes and settings).
 
 Run it with ``make serve``, or ``bentoml serve churn_service:latest`` (the bento the
 ``churn_bento`` asset built), or ``bentoml serve bentos.churn_service.service:ChurnService``
 from the repository root (the newest ``churn_model`` in the store). ``BENTOML_HOME`` must be
 ``$CHURN_HOME/bentoml``. Environment knobs: ``CHURN_SERVICE_WORKERS`` (default 1),
 ``CHURN_BENTO_MODEL`` (model tag, default ``churn_model:latest``), ``CHURN_SHADOW_SHARE`` and
-``CHURN_AB_SHARE`` (override the packaged shadow/A-B split), ``CHURN_PREDICTION_LOG_DIR``.
+``CHURN_AB_SHARE`` (override the packaged shadow/A-B split), ``CHURN_PREDICTION_LOG_DIR``,
+and the guard's ``CHURN_SERVICE_*`` settings. Bind to loopback (``--host 127.0.0.1``, what
+``make serve`` does) unless auth is on and the port is meant to be reachable.
 """
 
 import gc
@@ -33,11 +42,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
-from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel, Field
 
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.serving.bundle import BACKGROUND_FILE, CONTRACT_FILE, read_meta
+from churn_assets.lib.serving.guard import Guard, quiet_client_errors
 from churn_assets.lib.serving.metrics import ServiceMetrics
 from churn_assets.lib.serving.prediction_log import PredictionLog
 from churn_assets.lib.serving.predictor import load_predictor, new_request_id
@@ -50,6 +59,7 @@ from churn_assets.lib.serving.risk_tiers import RiskTier, risk_tier
 from churn_assets.lib.settings import predictions_dir
 
 MODEL_TAG = os.environ.get("CHURN_BENTO_MODEL", "churn_model:latest")
+EXPLAINER_RETRY_S = 5  # SHAP's import and the explainer's set-up take a few seconds
 _MODEL = bentoml.models.BentoModel(MODEL_TAG)
 
 
@@ -117,6 +127,10 @@ class ModelInfo(BaseModel):
     contract: str
     packaged_at: str
     explainer_ready: bool
+    prediction_log: dict[str, Any] = Field(
+        description="This worker's prediction log: ok (false while writes fail), "
+        "failed_writes, lost_lines, last_error, retention_days."
+    )
 
 
 def _share(env: str) -> float | None:
@@ -152,8 +166,14 @@ class ChurnService:
         self.champion = self.meta.champion
         self.shadow = self.meta.shadow
         worker = bentoml.server_context.worker_index or os.getpid()
-        self.log = PredictionLog(predictions_dir(), worker=worker)
         self.metrics = ServiceMetrics(self.meta)  # here, not at import: see ServiceMetrics
+        self.log = PredictionLog(
+            predictions_dir(),
+            worker=worker,
+            retention_days=_CONTRACT.privacy.prediction_log.retention_days,
+            on_error=self.metrics.log_error,
+        )
+        self._log_ok = True
 
         # Warm up: the first call of each library path pays one-off costs.
         if _META.example:
@@ -211,7 +231,11 @@ class ChurnService:
             for row in scored
         ]
         self.metrics.record(scored)
-        self.log.write(self.predictor.log_entries(records, scored, request_id))
+        # Best effort (PredictionLog.write never raises): the client gets its prediction.
+        ok = self.log.write(self.predictor.log_entries(records, scored, request_id, in_place=True))
+        if ok != self._log_ok:
+            self._log_ok = ok
+            self.metrics.log_ok.set(int(ok))
         return out
 
     @bentoml.api(route="/predict")
@@ -245,10 +269,26 @@ class ChurnService:
         ],
         top_k: Annotated[int, Field(ge=1, le=20)] = 3,
     ) -> list[Explanation]:
-        """The top_k fields that raise each customer's churn score most (SHAP, log-odds)."""
+        """The top_k fields that raise each customer's churn score most (SHAP, log-odds).
+
+        503 with ``Retry-After`` in the first seconds after start-up, while the explainer
+        loads (``explainer_ready`` in ``/model_info`` says when it has)."""
         if self._explainer is None:
-            detail = self._explainer_error or "the explainer is still loading; retry shortly"
-            raise ServiceUnavailable(f"explanations unavailable: {detail}")
+            # A response of our own: BentoML words every 5xx exception as "An unexpected
+            # error has occurred", which tells the client nothing.
+            from starlette.responses import JSONResponse
+
+            if self._explainer_error is None:
+                detail = (
+                    "the explainer is still loading (it takes a few seconds after start-up); "
+                    f"retry after {EXPLAINER_RETRY_S} s"
+                )
+                headers = {"Retry-After": str(EXPLAINER_RETRY_S)}
+            else:
+                detail = f"the explainer failed to load: {self._explainer_error}"
+                headers = {}
+            body = {"error": "explanations unavailable", "detail": detail}
+            return JSONResponse(body, status_code=503, headers=headers)  # type: ignore[return-value]
         import pandas as pd
 
         records = [c.__dict__ for c in customers]
@@ -282,4 +322,10 @@ class ChurnService:
             contract=self.meta.contract_name,
             packaged_at=self.meta.packaged_at,
             explainer_ready=self._explainer is not None,
+            prediction_log=self.log.status(),
         )
+
+
+# Outermost of ours, inside BentoML's request metrics: a refused request is still counted.
+ChurnService.add_asgi_middleware(Guard)
+quiet_client_errors()

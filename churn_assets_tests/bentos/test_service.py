@@ -5,11 +5,8 @@ HTTP (bad requests included). Parity: service == batch scoring == MLflow pyfunc.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,18 +16,15 @@ import requests
 import yaml
 
 from churn_assets.lib.contract import DataContract
+from churn_assets.lib.privacy import pseudonym
 from churn_assets.lib.serving.prediction_log import read_prediction_logs
 from churn_assets.lib.serving.predictor import load_predictor
 from churn_assets.lib.serving.request_model import MAX_BATCH_ROWS
 from churn_assets.lib.serving.risk_tiers import risk_tier
-from churn_assets_tests.defs.test_definitions import INGESTION, TRAINING, materialized, run
+from churn_assets_tests.bentos.conftest import serving
 from churn_assets_tests.lib.serving.test_request_model import BAD_REQUESTS, CUSTOMER
-from churn_assets_tests.servers import free_port, server_process
 
-FEATURES = ["customer_features", "train_set", "validation_set", "test_set", "feature_preprocessor"]
-SIM = "sim://?customers=1500&months=2&seed=11&dirty_rate=0"
 NAME = "churn-model"
-BENTOML = Path(sys.executable).parent / "bentoml"
 
 pytestmark = pytest.mark.slow
 
@@ -43,70 +37,11 @@ def _records(frame: pd.DataFrame, contract: DataContract) -> list[dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Train, force-promote v1, register the same model again as challenger v2, build."""
-    home = tmp_path_factory.mktemp("served")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CHURN_HOME", str(home))
-        mp.setenv("CHURN_DATA_URI", SIM)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        # The gate has its own tests; here it is forced so the fixture does not depend on
-        # whether a tiny simulated dataset meets the production floors.
-        gate = {"mode": "force", "reason": "service test fixture"}
-        result = run(
-            [*INGESTION, *FEATURES, *TRAINING, "churn_bento"],
-            ops={"promotion_decision": {"config": gate}},
-        )
-        assert result.success
-        first = materialized(result)["churn_bento"]
-
-        from mlflow import MlflowClient
-
-        from churn_assets.lib.registry import aliases as registry
-
-        v1 = MlflowClient().get_model_version(NAME, "1")
-        registry.register_challenger(v1.source, NAME, dict(v1.tags))
-        second = run(["churn_bento"])
-        assert second.success
-        yield {
-            "home": home,
-            "first": first,
-            "second": materialized(second)["churn_bento"],
-            "test_set": pd.read_parquet(home / "storage" / "test_set.parquet"),
-        }
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-
-
-@pytest.fixture(scope="module")
 def service(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """`bentoml serve churn_service:latest` on a free port, until the module is done."""
-    port = free_port()
     logs = tmp_path_factory.mktemp("predictions")
-    env = {
-        **os.environ,
-        "BENTOML_HOME": str(built["home"] / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "CHURN_HOME": str(built["home"]),
-        "CHURN_PREDICTION_LOG_DIR": str(logs),
-        "OMP_NUM_THREADS": "1",
-    }
-    url = f"http://127.0.0.1:{port}"
-    command = [str(BENTOML), "serve", "churn_service:latest", "--host", "127.0.0.1"]
-    started = time.perf_counter()
-    with server_process(
-        [*command, "--port", str(port)],
-        health_url=f"{url}/readyz",
-        log_path=built["home"] / "serve.log",
-        what="bentoml serve",
-        timeout_s=120,
-        env=env,
-    ) as process:
-        yield {
-            "url": url,
-            "process": process,
-            "logs": logs,
-            "ready_after_s": time.perf_counter() - started,
-        }
+    with serving(built, logs, built["home"] / "serve.log") as served:
+        yield served
 
 
 def _post(service: dict, path: str, body: Any) -> requests.Response:
@@ -258,7 +193,10 @@ def test_metrics_and_prediction_log(service: dict) -> None:
     assert 'bentoml_service_request_total{endpoint="/predict"' in text
     frame = read_prediction_logs(service["logs"])
     logged = frame[frame["request_id"].isin(ids)]
-    assert len(logged) == 5 and set(logged["customerID"]) == {f"m{i}" for i in range(5)}
+    # The contract's default privacy rule: ids as keyed pseudonyms, sensitive fields left out.
+    assert len(logged) == 5 and set(logged["customerID"]) == {pseudonym(f"m{i}") for i in range(5)}
+    assert not {"gender", "SeniorCitizen"} & set(logged.columns)
+    assert {"tenure", "Contract"} <= set(logged.columns)
     assert set(logged["shadow_version"]) == {"2"}
     # v2 is the same model registered again, so the shadow agrees exactly.
     np.testing.assert_array_equal(logged["shadow_score"], logged["score"])
