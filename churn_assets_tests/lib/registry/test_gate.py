@@ -171,3 +171,62 @@ def test_checks_report_each_group_with_its_failures() -> None:
 def test_card_folder_is_one_per_run(tmp_path) -> None:
     assert card_folder(tmp_path, "abc") == tmp_path / "model_card" / "abc"
     assert card_folder(tmp_path, None) == tmp_path / "model_card" / "unlogged"
+
+
+def test_a_challenger_003_worse_on_a_small_test_set_is_rejected() -> None:
+    """The old rule (reject only when the whole interval lies below -margin) let this pass:
+    on 300 rows the interval is wide enough to reach above -0.01."""
+    rng = np.random.default_rng(7)
+    n = 300
+    y = (rng.uniform(size=n) < 0.3).astype(int)
+    champion = np.clip(0.3 + 0.25 * (y - 0.3) + rng.normal(0, 0.2, n), 0, 1)
+    challenger = champion.copy()
+    # Swap a few scores to make the challenger about 0.03 AUC worse on these same rows.
+    from churn_assets.lib.evaluation.scores import roc_auc
+
+    while roc_auc(y, challenger) - roc_auc(y, champion) > -0.03:
+        i, j = rng.choice(np.flatnonzero(y == 1)), rng.choice(np.flatnonzero(y == 0))
+        if challenger[i] > challenger[j]:
+            challenger[i], challenger[j] = challenger[j], challenger[i]
+    verdict = gate.no_regression(y, challenger, champion, 0.02, 200, 0)
+    assert -0.04 < verdict.value <= -0.03
+    assert not verdict.passed
+    assert "95% CI" in verdict.detail and "300 rows" in verdict.detail
+    low = float(verdict.detail.split("CI ")[1].split(" to ")[0])
+    high = float(verdict.detail.split(" to ")[1].split(",")[0])
+    assert low < -0.02 < high  # the interval the decision records; the old rule passed it
+    # An identical challenger shows it is not worse, whatever the size.
+    assert gate.no_regression(y, champion.copy(), champion, 0.02, 200, 0).passed
+
+
+def test_the_comparison_uses_only_rows_the_champion_never_saw(measured) -> None:
+    frame, report = measured
+    decisions = (report.scores >= 0.3).astype(int)
+    fairness = assess(frame, report.labels, decisions, ["gender"], FairnessPolicy())
+    # The champion is perfect on the rows it trained on (it memorised them) and random
+    # elsewhere: on every row it looks better than the challenger, on unseen rows it is not.
+    seen = np.arange(len(frame)) < len(frame) // 2
+    rng = np.random.default_rng(1)
+    champion = np.where(seen, report.labels, rng.uniform(size=len(frame)))
+    policy = GatePolicy(n_bootstrap=200)
+    everything = gate.criteria(policy, report, fairness, _card(), frame, ["Contract"], champion)
+    assert not everything["gate_no_regression"][0].passed
+    unseen = gate.criteria(
+        policy, report, fairness, _card(), frame, ["Contract"], champion, ~seen, "; 750 left"
+    )
+    verdict = unseen["gate_no_regression"][0]
+    assert verdict.passed and "750 rows" in verdict.detail and "750 left" in verdict.detail
+
+
+def test_seen_customers_are_recorded_as_pseudonyms_and_left_out() -> None:
+    from churn_assets.lib.registry.promotion import seen_pseudonyms, unseen_rows
+
+    train = pd.DataFrame({"id": ["a", "b", "b"]})
+    validation = pd.DataFrame({"id": ["c"]})
+    recorded = seen_pseudonyms([train, validation], "id")
+    assert len(recorded) == 3 and not {"a", "b", "c"} & set(recorded)
+    test = pd.DataFrame({"id": ["a", "d", "c", "e"]})
+    mask, note = unseen_rows(test, "id", set(recorded))
+    assert mask.tolist() == [False, True, False, True] and "2 test row(s) left out" in note
+    everything, why = unseen_rows(test, "id", None)
+    assert everything.all() and "relying on the stable split" in why
