@@ -64,7 +64,10 @@ def record_facts(entry: Any, facts: RunFacts) -> str | None:
         facts.finished[event.step_key] = "skipped"
         return event.step_key
     elif kind == dg.DagsterEventType.RUN_FAILURE and not facts.failures:
-        facts.failures.append(StepFailure("(the run)", first_line(entry.user_message or "")))
+        # No step failed: a step's process died, or the run could not go on (the error says).
+        error = getattr(data, "error", None)
+        name, why = cause(error) if error else ("", first_line(entry.user_message or ""))
+        facts.failures.append(StepFailure("(the run)", why, name))
     return None
 
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from churn_assets.lib.console.facts import Version
-from churn_assets.lib.registry.aliases import CHALLENGER, CHAMPION
+from churn_assets.lib.registry.aliases import CHALLENGER, CHAMPION, NEXT_CHAMPION
 
 DEFAULT_MODEL = "churn-model"
 
@@ -37,14 +37,16 @@ def _since(tags: dict[str, str], alias: str) -> tuple[str, str]:
 
 
 def versions(uri: str, name: str = DEFAULT_MODEL) -> list[Version]:
-    """The versions holding ``champion`` and ``challenger`` (an alias nobody holds: left out);
+    """The versions holding ``champion``, ``challenger`` and ``next_champion`` (an alias
+    nobody holds: left out);
     the test ROC-AUC is the one logged with the version's run."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri=uri)
     found = []
-    for alias in (CHAMPION, CHALLENGER):
+    # next_champion: a promotion or rollback the gate requested, done once its bento is built.
+    for alias in (CHAMPION, CHALLENGER, NEXT_CHAMPION):
         try:
             version = client.get_model_version_by_alias(name, alias)
         except MlflowException:

@@ -22,6 +22,7 @@ TEST_METRICS = (
     ("recall@threshold", "recall at the threshold"),
 )
 TOP_REASONS = 3
+NOT_RUN_SHOWN = 4
 
 
 def _row(label: str, value: Any, width: int = 22) -> str:
@@ -109,6 +110,8 @@ def gate_section(facts: RunFacts) -> list[str]:
                 f"{decision.get('champion_before', '?')} -> {decision.get('champion_after', '?')}",
             )
         )
+        if decision.get("pending_move") not in (None, "none"):
+            lines.append(_row("pending", decision["pending_move"]))
         for row in markdown_rows(decision.get("criteria")):
             if row.get("passed") == "False":
                 lines.append(
@@ -136,6 +139,7 @@ def serving_section(assets: dict[str, dict[str, Any]]) -> list[str]:
             f"{bento.get('bento_tag')} (champion v{bento.get('champion_version')}, "
             f"{bento.get('family')}; shadow {bento.get('shadow_version')})",
         ),
+        *([_row("champion move", bento["champion_move"])] if bento.get("champion_move") else []),
         _row("serve", "make serve   (or: " + (serve[0] if serve else "bentoml serve") + ")"),
     ]
 
@@ -143,7 +147,11 @@ def serving_section(assets: dict[str, dict[str, Any]]) -> list[str]:
 def registry_section(versions: list[Version]) -> list[str]:
     """Champion and challenger: version, family, test ROC-AUC, since when."""
     lines = []
+    champion = next((v.version for v in versions if v.alias == "champion"), None)
     for v in versions:
+        if v.alias != "champion" and v.version == champion:
+            lines.append(_row(v.alias, f"v{v.version} (the champion itself: nothing waiting)"))
+            continue
         score = f"test ROC-AUC {auc(v.test_roc_auc)}" if v.test_roc_auc is not None else ""
         since = f"since {v.since}" if v.since else ""
         body = "  ".join(p for p in (f"v{v.version}", v.family, score, since) if p)
@@ -164,7 +172,8 @@ def failure_section(facts: RunFacts) -> list[str]:
         lines.append(_row("failed step", failure.step))
         lines.append(_row("cause", failure.cause))
     if facts.not_run:
-        lines.append(_row("not run", ", ".join(facts.not_run)))
+        shown, more = facts.not_run[:NOT_RUN_SHOWN], len(facts.not_run) - NOT_RUN_SHOWN
+        lines.append(_row("not run", ", ".join(shown) + (f" and {more} more" if more > 0 else "")))
     if facts.log_path:
         lines.append(_row("full log", facts.log_path))
     lines += [f"    | {line}" for line in facts.log_tail]
