@@ -1,8 +1,12 @@
 """The registry and the served bento agree, or someone hears of it and the bento is rebuilt."""
 
+import hashlib
+import json
+
 import dagster as dg
 
 from churn_assets.defs.jobs import TRAINING_GRAPH, WRITES_TAG, deploy_champion
+from churn_assets.defs.monitoring.alerting import SensorAlerts
 from churn_assets.defs.resources import Alerts, ChurnPlatform, MlflowTracking
 from churn_assets.lib import settings
 from churn_assets.lib.monitoring.config import sensor_interval_seconds
@@ -55,19 +59,28 @@ def serving_consistency(
         settings.bentoml_home(platform.home_path),
         materialized_champion(context.instance),
     )
+    # The cursor: the mismatch last alerted, plus the alerts waiting for the webhook (a tick
+    # never posts inline: defs/monitoring/alerting.py).
+    notes = SensorAlerts(alerts, context.cursor)
+    saved = json.loads(context.cursor) if context.cursor else {}
     if state.consistent:
-        return dg.SensorResult(skip_reason=state.summary(), cursor="")
-    if context.cursor == state.key:
-        return dg.SkipReason(f"already alerted and relaunched: {state.summary()}")
-    alerts.send(
-        "serving_mismatch",
+        cursor = notes.finish(context, json.dumps({}))
+        return dg.SensorResult(skip_reason=state.summary(), cursor=cursor)
+    if saved.get("alerted") == state.key:
+        cursor = notes.finish(context, json.dumps({"alerted": state.key}))
+        return dg.SensorResult(
+            skip_reason=f"already alerted and relaunched: {state.summary()}", cursor=cursor
+        )
+    notes.send(
+        "promotion",  # notify's kinds have no mismatch of their own; the title says it
         "critical",
         "The registry's champion and the served bento disagree",
         state.summary(),
         {"registry": state.registry or "none", "published": state.published_tag or "none"},
     )
     context.log.warning(state.summary())
+    key = hashlib.sha256(state.key.encode()).hexdigest()[:16]
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"reconcile-{state.key}", tags=TRAINING_GRAPH)],
-        cursor=state.key,
+        run_requests=[dg.RunRequest(run_key=f"reconcile-{key}", tags=TRAINING_GRAPH)],
+        cursor=notes.finish(context, json.dumps({"alerted": state.key})),
     )
