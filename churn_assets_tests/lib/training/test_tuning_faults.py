@@ -186,7 +186,8 @@ def mlflow_server(tmp_path: Path):
         health_url=f"{url}/health",
         log_path=tmp_path / "mlflow-server.log",
         what="mlflow server",
-        timeout_s=90,
+        # Its first start migrates the SQLite schema: ~25 s here, a minute on a loaded machine.
+        timeout_s=180,
         cwd=tmp_path,
     ) as process:
         yield url, process

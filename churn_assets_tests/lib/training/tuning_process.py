@@ -18,8 +18,8 @@ EXPERIMENT = "fault-tests"
 FAMILY = "random_forest"
 
 
-def problem(rows: int = 800, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A learnable binary problem on which a forest trial takes about a second or two."""
+def problem(rows: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A learnable binary problem on which a forest trial takes about a second (idle machine)."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(rows, 5))
     y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(size=rows) > 0.8).astype(int)
