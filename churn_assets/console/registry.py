@@ -43,6 +43,8 @@ def versions(uri: str, name: str = DEFAULT_MODEL) -> list[Version]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return []  # no run has logged anything yet: opening it would create the store
     client = MlflowClient(tracking_uri=uri)
     found = []
     # next_champion: a promotion or rollback the gate requested, done once its bento is built.
