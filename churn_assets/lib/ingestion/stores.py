@@ -41,6 +41,11 @@ class FileStore(Protocol):
         """The whole content of one file."""
         ...
 
+    def read_range(self, file: SourceFile, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of one file: the landing sensor's checks
+        look at a header or a Parquet footer without downloading the file."""
+        ...
+
 
 class LocalFileStore:
     """A local CSV/Parquet file, or a folder of them (not recursive)."""
@@ -69,6 +74,11 @@ class LocalFileStore:
 
     def read_bytes(self, file: SourceFile) -> bytes:
         return Path(file.name).read_bytes()
+
+    def read_range(self, file: SourceFile, start: int, end: int) -> bytes:
+        with Path(file.name).open("rb") as handle:
+            handle.seek(start)
+            return handle.read(max(0, end - start))
 
 
 class S3FileStore:
@@ -112,6 +122,15 @@ class S3FileStore:
 
     def read_bytes(self, file: SourceFile) -> bytes:
         response = self.client.get_object(Bucket=self.bucket, Key=file.name)
+        return response["Body"].read()
+
+    def read_range(self, file: SourceFile, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        # An HTTP range request: only these bytes leave the bucket.
+        response = self.client.get_object(
+            Bucket=self.bucket, Key=file.name, Range=f"bytes={start}-{end - 1}"
+        )
         return response["Body"].read()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from churn_assets.lib.ingestion.errors import duplicated_columns, duplicated_columns_error
@@ -15,6 +16,66 @@ from churn_assets.lib.ingestion.stores import SUPPORTED_SUFFIXES
 # Binary content (gzip, xlsx, UTF-16 text) shows NUL bytes early; `git` and `file` look at
 # about this much too.
 _BINARY_SNIFF_BYTES = 4096
+# The most of a CSV the landing sensor reads to judge it (its header and first lines); a
+# sensor tick never downloads a whole file.
+CSV_SAMPLE_BYTES = 1 << 20
+
+
+def sampled_content_problem(
+    read_range: Callable[[int, int], bytes], size: int, name: str
+) -> str | None:
+    """:func:`content_problem` from a few ranges of the file, never the whole of it.
+
+    A CSV is judged on its first :data:`CSV_SAMPLE_BYTES` (cut at the last whole line), a
+    Parquet file on its magic bytes and footer (what ``pyarrow`` reads for the metadata).
+
+    Args:
+        read_range: Bytes ``start`` to ``end`` (exclusive) of the file.
+        size: Its size from the listing.
+        name: Its name; the suffix says CSV or Parquet.
+    """
+    if size == 0:
+        return f"{name}: the file is empty (0 bytes)"
+    if name.lower().endswith(".parquet"):
+        if size < 12:
+            return f"{name}: not a Parquet file (no PAR1 magic bytes at both ends)"
+        return _parquet_problem(_Ranged(read_range, size), name)
+    data = read_range(0, min(size, CSV_SAMPLE_BYTES))
+    if size > len(data) and b"\n" in data:
+        data = data[: data.rindex(b"\n") + 1]  # a cut line could end mid-character
+    return _csv_problem(data, name)
+
+
+class _Ranged(io.RawIOBase):
+    """A read-only file over ranges of a stored file (pyarrow seeks to the footer)."""
+
+    def __init__(self, read_range: Callable[[int, int], bytes], size: int):
+        self._read, self._size, self._pos = read_range, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        data = self._read(self._pos, end) if end > self._pos else b""
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def name_problem(name: str) -> str | None:
@@ -96,14 +157,20 @@ def _csv_problem(data: bytes, name: str) -> str | None:
     return None
 
 
-def _parquet_problem(data: bytes, name: str) -> str | None:
-    if len(data) < 12 or data[:4] != b"PAR1" or data[-4:] != b"PAR1":
+def _parquet_problem(data: bytes | _Ranged, name: str) -> str | None:
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    size = source.seek(0, io.SEEK_END)
+    source.seek(0)
+    head = source.read(4)
+    source.seek(size - 4)
+    if size < 12 or head != b"PAR1" or source.read(4) != b"PAR1":
         return f"{name}: not a Parquet file (no PAR1 magic bytes at both ends)"
+    source.seek(0)
     import pyarrow.parquet as pq
 
     try:
-        # Only the footer is decoded; the row groups are left to ingestion.
-        metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+        # Only the footer is read and decoded; the row groups are left to ingestion.
+        metadata = pq.ParquetFile(source).metadata
     except Exception as exc:  # pyarrow raises several error types for corrupt footers
         return f"{name}: not a readable Parquet file: {exc}"
     duplicated = duplicated_columns(list(metadata.schema.to_arrow_schema().names))

@@ -4,8 +4,9 @@ A sensor calls :func:`scan` every tick with the cursor string it stored last tim
 lists the store (a local folder or an S3 prefix, see
 :mod:`churn_assets.lib.ingestion.stores`), compares the listing with the cursor, and returns
 which files are ready to ingest, which must wait, which are rejected, and the cursor to store.
-It is a pure function of the listing, the cursor, ``now`` and the bytes of the files it decides
-to check; nothing here imports Dagster.
+It is a pure function of the listing, the cursor, ``now`` and a few byte ranges of the files it
+decides to check (a CSV's first MiB, a Parquet footer: never a whole download inside a sensor
+tick); nothing here imports Dagster.
 
 Rules, per file (its identity is the name the store lists: a path or an S3 key; its
 ``version`` is ``size-mtime`` locally and the ETag on S3):
@@ -59,7 +60,11 @@ from churn_assets.lib.ingestion.errors import SourceError, SourceNotFoundError
 from churn_assets.lib.ingestion.months import month_of
 from churn_assets.lib.ingestion.stores import FileStore, SourceFile
 from churn_assets.lib.monitoring.config import DEFAULT_SETTLE_SECONDS
-from churn_assets.lib.monitoring.file_checks import content_problem, name_problem
+from churn_assets.lib.monitoring.file_checks import (
+    content_problem,
+    name_problem,
+    sampled_content_problem,
+)
 from churn_assets.lib.monitoring.landing_cursor import (
     LandingCursor,
     PendingFile,
@@ -98,19 +103,29 @@ def _list(store: FileStore) -> tuple[list[SourceFile], str | None]:
         return [], f"nothing has landed yet: {exc}"
 
 
-def _read(store: FileStore, file: SourceFile) -> bytes | None:
-    """The file's bytes, or None when it vanished between listing and reading."""
+def _judge(store: FileStore, file: SourceFile) -> tuple[bool, str | None]:
+    """(still there, content problem): judged from a few byte ranges of the file (its
+    header, a Parquet footer), never a whole download, when the store reads ranges; (False,
+    None) when it vanished between listing and reading."""
     try:
-        return store.read_bytes(file)
+        read_range = getattr(store, "read_range", None)
+        if read_range is None:  # a store without ranges (a custom one): the whole file
+            return True, content_problem(store.read_bytes(file), file.name)
+        problem = sampled_content_problem(
+            lambda start, end: read_range(file, start, end), file.size, file.name
+        )
+        return True, problem
     except FileNotFoundError:
-        return None
+        return False, None
+    except SourceError:
+        raise
     except Exception as exc:
         response = getattr(exc, "response", None)
         if isinstance(response, Mapping) and response.get("Error", {}).get("Code") in (
             "NoSuchKey",
             "404",
         ):
-            return None
+            return False, None
         raise SourceError(f"{file.name}: cannot read the file: {exc}") from exc
 
 
@@ -206,14 +221,13 @@ def scan(
         if not stable and mtime is not None:
             stable = now_ts - mtime.timestamp() >= settle_seconds
         # Deleted between listing and reading: wait; the next listing says whether it is gone.
-        data = _read(store, file) if stable else None
-        if data is None:
+        present, problem = _judge(store, file) if stable else (False, None)
+        if not present:
             first_seen = seen[1] if seen and seen[0] == file.version else int(now_ts)
             new.pending[file.name] = (file.version, first_seen)
             since = datetime.fromtimestamp(first_seen, tz=UTC)
             pending.append(PendingFile(file.name, month, file.version, file.size, since))
             continue
-        problem = content_problem(data, file.name)
         if problem:
             reject(file, problem)
             continue

@@ -106,6 +106,16 @@ def test_monthly_csvs_are_listed_and_read(s3, monthly_files) -> None:
         assert rows["snapshot_month"].str.startswith(month).all()
 
 
+def test_s3_range_reads(s3) -> None:
+    """The landing sensor reads a header or a footer with an HTTP range, not the object."""
+    s3.create_bucket(Bucket=LANDING)
+    s3.put_object(Bucket=LANDING, Key=f"{PREFIX}customers_2026-01.csv", Body=b"0123456789")
+    store = S3FileStore(_client_factory()(), LANDING, PREFIX)
+    [file] = store.list_files()
+    assert store.read_range(file, 2, 5) == b"234"
+    assert store.read_range(file, 6, 6) == b""
+
+
 def test_source_version_follows_new_objects(s3, monthly_files) -> None:
     paths, _ = monthly_files
     uri = parse_data_uri(f"s3://{LANDING}/{PREFIX}")

@@ -524,3 +524,47 @@ def test_a_request_that_never_became_a_run_is_retried_after_an_hour() -> None:
     assert not follow_up(cursor, lambda key, month: "missing", T0 + timedelta(minutes=59)).retries
     [retry] = follow_up(cursor, lambda key, month: "missing", T0 + timedelta(minutes=61)).retries
     assert retry.attempt == 2
+
+
+class CountingStore(LocalFileStore):
+    """A local store that counts the bytes the scan reads."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.read = 0
+
+    def read_bytes(self, file: SourceFile) -> bytes:
+        data = super().read_bytes(file)
+        self.read += len(data)
+        return data
+
+    def read_range(self, file: SourceFile, start: int, end: int) -> bytes:
+        data = super().read_range(file, start, end)
+        self.read += len(data)
+        return data
+
+
+def test_the_scan_judges_files_without_downloading_them(tmp_path: Path) -> None:
+    """A sensor tick reads a CSV's first MiB and a Parquet file's footer, not the files:
+    a large monthly file costs the tick the same as a small one."""
+    from churn_assets.lib.monitoring.file_checks import CSV_SAMPLE_BYTES
+
+    folder = tmp_path / "landing"
+    rows = b"".join(b"%07d-X,%d,No\n" % (i, i % 70) for i in range(300_000))
+    big_csv = land(folder, "customers_2026-01.csv", GOOD.split(b"\n")[0] + b"\n" + rows)
+    frame = pd.DataFrame({"customerID": [f"{i:07d}" for i in range(200_000)], "tenure": 1})
+    frame.to_parquet(folder / "customers_2026-02.parquet", row_group_size=50_000)
+    land(folder, "customers_2026-02.parquet", (folder / "customers_2026-02.parquet").read_bytes())
+    sizes = big_csv.stat().st_size + (folder / "customers_2026-02.parquet").stat().st_size
+    store = CountingStore(folder)
+    result = scan(store, None, T0 + timedelta(hours=1), settle_seconds=60)
+    assert names(result.ready) == ["customers_2026-01.csv", "customers_2026-02.parquet"]
+    assert big_csv.stat().st_size > 3 * CSV_SAMPLE_BYTES
+    assert store.read < CSV_SAMPLE_BYTES + 256 * 1024 < sizes / 2  # pyarrow reads 64 KiB tails
+    # The sampled checks still find what the whole-file checks found.
+    land(folder, "customers_2026-03.parquet", b"PAR1 not really parquet")
+    land(folder, "customers_2026-04.csv", b"customerID,tenure,tenure\n1,2,3\n")
+    later = scan(store, result.cursor, T0 + timedelta(hours=2), settle_seconds=60)
+    reasons = {Path(r.name).name: r.reason for r in later.rejected}
+    assert "duplicated header column(s) ['tenure']" in reasons["customers_2026-04.csv"]
+    assert "not a Parquet file" in reasons["customers_2026-03.parquet"]
