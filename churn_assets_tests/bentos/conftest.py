@@ -35,12 +35,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         mp.setenv("CHURN_HOME", str(home))
         mp.setenv("CHURN_DATA_URI", SIM)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        # The gate has its own tests; here it is forced so the fixture does not depend on
-        # whether a tiny simulated dataset meets the production floors.
+        # The gate has its own tests; here it is forced, and the fairness limits (blocking
+        # checks of the gate) opened, so the fixture does not depend on whether a tiny
+        # simulated dataset meets the production floors and limits.
         gate = {"mode": "force", "reason": "service test fixture"}
+        limits = {"max_demographic_parity_difference": 1.0, "max_equalized_odds_difference": 1.0}
         result = run(
             [*INGESTION, *FEATURES, *TRAINING, "churn_bento"],
-            ops={"promotion_decision": {"config": gate}},
+            ops={"promotion_decision": {"config": gate}, "fairness_report": {"config": limits}},
         )
         assert result.success
         first = materialized(result)["churn_bento"]
@@ -50,7 +52,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         from churn_assets.lib.registry import aliases as registry
 
         v1 = MlflowClient().get_model_version(NAME, "1")
-        registry.register_challenger(v1.source, NAME, dict(v1.tags))
+        # As if the gate had judged it and every criterion passed: only such a challenger
+        # is packaged beside the champion (aliases.traffic_eligibility).
+        passed = {"gate_outcome": "dry_run_pass", "gate_all_passed": "true"}
+        registry.register_challenger(v1.source, NAME, {**dict(v1.tags), **passed})
         second = run(["churn_bento"])
         assert second.success
     os.environ.pop("MLFLOW_TRACKING_URI", None)
