@@ -232,7 +232,7 @@ class ChurnService:
         ]
         self.metrics.record(scored)
         # Best effort (PredictionLog.write never raises): the client gets its prediction.
-        ok = self.log.write(self.predictor.log_entries(records, scored, request_id, in_place=True))
+        ok = self.log.write(self.predictor.log_entries(records, scored, request_id))
         if ok != self._log_ok:
             self._log_ok = ok
             self.metrics.log_ok.set(int(ok))
