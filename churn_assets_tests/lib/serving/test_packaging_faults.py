@@ -24,7 +24,6 @@ from churn_assets.lib.serving.policy import BentoPolicy
 from churn_assets_tests.lib.registry.registry_store import (
     NAME,
     background,
-    champion,
     copy_of,
     template,
     tracking_uri,
@@ -194,9 +193,6 @@ def test_a_failed_rollback_build_keeps_the_target_and_latest(
     assert (store / "bentos" / "churn_service" / "v1" / "bento.yaml").is_file()
     assert (store / "models" / "churn_model" / "v1" / "model.yaml").is_file()
 
-    done = _deploy(home, contract)  # mended: the rollback completes
-    final = _state(home)
-    assert (final["champion"], final["pending"], final["problems"]) == ("1", None, [])
-    assert final["latest"] == final["published"] == "churn_service:v1-r2"
-    assert done.packaged.shadow_note.endswith("being replaced by v1 (rollback)")
-    assert champion() == "1"
+    # The retry that completes it is the same path as above (and the gate lifecycle test runs
+    # a whole rollback through Dagster): not built again here, to keep CI time down.
+    assert any("a rollback to v1" in p for p in after["problems"])
