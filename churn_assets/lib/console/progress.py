@@ -52,7 +52,8 @@ def _raw(m: dict[str, Any]) -> str:
 
 def _tuned(m: dict[str, Any]) -> str:
     trials = m.get("trials_this_run", m.get("trials_complete"))
-    return f"{count(trials)} trials, best CV AUC {auc(m.get('best_cv_roc_auc'))}"
+    noun = "trial" if number(trials) == 1 else "trials"
+    return f"{count(trials)} {noun}, best CV AUC {auc(m.get('best_cv_roc_auc'))}"
 
 
 def _drift(m: dict[str, Any]) -> str:
