@@ -103,6 +103,9 @@ class DataContract:
     nulls: dict[str, NullPolicy] = field(default_factory=dict)
     max_rejected_share: float = 0.05
     slices: tuple[str, ...] = ()
+    # Counterfactual edits with a known direction of the score (the behavioural tests' rules):
+    # domain knowledge about this dataset, so it lives with the dataset's contract.
+    directions: tuple[dict[str, str], ...] = ()
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -148,6 +151,10 @@ class DataContract:
                 },
                 max_rejected_share=float(meta.get("max_rejected_share", 0.05)),
                 slices=tuple(meta.get("slices") or ()),
+                directions=tuple(
+                    {k: str(v) for k, v in rule.items()}
+                    for rule in ((meta.get("behaviour") or {}).get("directions") or ())
+                ),
             )
         except (KeyError, TypeError) as exc:
             raise ContractError(f"{path}: `churn_contract` is missing key {exc}") from exc
@@ -164,6 +171,7 @@ class DataContract:
             "exclude_from_features": list(self.exclude_from_features),
             "nulls": list(self.nulls),
             "slices": list(self.slices),
+            "behaviour.directions": [str(rule.get("field")) for rule in self.directions],
         }
         for key, names in named.items():
             unknown = [n for n in names if n not in columns]

@@ -35,6 +35,15 @@ def test_builtin_contract_roles(contract: DataContract) -> None:
     assert "snapshot_month" not in contract.required_columns
     assert contract.allowed_values("Contract") == ("Month-to-month", "One year", "Two year")
     assert contract.value_range("tenure") == (0, 600)
+    # The dataset's behavioural expectation travels with its contract.
+    assert contract.directions == (
+        {
+            "field": "Contract",
+            "source": "Month-to-month",
+            "target": "Two year",
+            "expect": "not_increase",
+        },
+    )
 
 
 def test_contract_table_describes_every_column(contract: DataContract) -> None:
@@ -98,6 +107,14 @@ def test_second_dataset_validates_with_its_own_contract(tmp_path: Path) -> None:
         (lambda t: t.replace("{policy: impute}", "{policy: drop}"), "'impute' or 'fill'"),
         (lambda t: t.replace("{policy: impute}", "{policy: fill}"), "needs a value"),
         (lambda t: t.replace("    target: {", "    tgt: {"), "missing key"),
+        (
+            lambda t: t.replace(
+                "  churn_contract:\n",
+                "  churn_contract:\n    behaviour:\n      directions:\n"
+                "        - {field: Contract, source: a, target: b}\n",
+            ),
+            r"`behaviour.directions` names unknown column\(s\) \['Contract'\]",
+        ),
     ],
 )
 def test_invalid_contracts_are_explained(tmp_path: Path, edit, message: str) -> None:

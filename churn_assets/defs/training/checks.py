@@ -36,7 +36,8 @@ def behavioural_tests(
 
     contract = platform.contract()
     model = champion_candidate
-    directions = [behaviour.Direction(**rule) for rule in config.directions]
+    rules = [*contract.directions, *config.directions]
+    directions = [behaviour.Direction(**rule) for rule in rules]
 
     # Scoring through the candidate selects its input fields, as a caller's rows would be.
     def score(frame: pd.DataFrame):

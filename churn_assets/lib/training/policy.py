@@ -60,19 +60,14 @@ class BehaviourPolicy(BaseModel):
     invariance_tolerance: float = Field(
         0.02, description="largest score change allowed when an invariant field is shuffled"
     )
-    # More rules are one line each, e.g. {"field": "TechSupport", "source": "No", "target":
-    # "Yes", "expect": "not_increase"}; on small training sets such rules catch models that
-    # learned noise (seen: an XGBoost trained on 1,800 rows broke that one on 8% of rows).
+    # The dataset's own rules are declared in its contract (`behaviour.directions`); these
+    # add to them per run, one line each, e.g. {"field": "TechSupport", "source": "No",
+    # "target": "Yes", "expect": "not_increase"}. On small training sets such rules catch
+    # models that learned noise (seen: an XGBoost trained on 1,800 rows broke that one on 8%).
     directions: list[dict[str, str]] = Field(
-        [
-            {
-                "field": "Contract",
-                "source": "Month-to-month",
-                "target": "Two year",
-                "expect": "not_increase",
-            },
-        ],
-        description="counterfactual edits with a known direction of the score",
+        [],
+        description="counterfactual edits with a known direction of the score, besides the "
+        "contract's `behaviour.directions`",
     )
     direction_tolerance: float = Field(
         0.01, description="a score move against a direction smaller than this is not counted"
