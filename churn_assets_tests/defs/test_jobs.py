@@ -34,15 +34,17 @@ def test_the_jobs_that_write_the_training_graph_share_one_queue_tag() -> None:
     assert job.op_retry_policy is not None and job.op_retry_policy.max_retries == 2
 
 
+@pytest.mark.parametrize("selection", [["raw_customers"], ["customer_source", "raw_customers"]])
 def test_a_data_error_fails_at_once_instead_of_being_retried(
-    churn_home: Path, monkeypatch: pytest.MonkeyPatch
+    churn_home: Path, monkeypatch: pytest.MonkeyPatch, selection: list[str]
 ) -> None:
+    """Also when the run starts by observing the source (as churn_pipeline does)."""
     monkeypatch.setenv("CHURN_DATA_URI", str(churn_home / "no-such-file.csv"))
     job = load_defs().resolve_job_def("churn_pipeline")
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(
             instance=instance,
-            asset_selection=[dg.AssetKey("raw_customers")],
+            asset_selection=[dg.AssetKey(key) for key in selection],
             raise_on_error=False,
         )
     assert not result.success

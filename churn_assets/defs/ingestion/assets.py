@@ -25,10 +25,18 @@ GROUP = "ingestion"
     ),
 )
 def customer_source(platform: ChurnPlatform, s3: S3Resource) -> dg.ObserveResult:
+    from churn_assets.lib.ingestion.errors import SourceError
     from churn_assets.lib.ingestion.sources import source_version
 
     uri = platform.parsed_uri()
-    version, n_files = source_version(uri, s3.get_client)
+    try:
+        version, n_files = source_version(uri, s3.get_client)
+    except SourceError as exc:
+        # A missing or unreadable source is not healed by waiting: fail at once, like
+        # raw_customers (a store that does not answer raises something else and is retried).
+        raise dg.Failure(
+            description=str(exc), metadata={"uri": platform.data_uri}, allow_retries=False
+        ) from exc
     return dg.ObserveResult(
         data_version=dg.DataVersion(version),
         metadata={"uri": platform.data_uri, "scheme": uri.scheme, "files": n_files},
