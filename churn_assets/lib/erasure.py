@@ -115,8 +115,14 @@ def _erase_logs(folder: Path, id_column: str, matches: set, report: ErasureRepor
         report.logs_scanned += 1
         # In place, not by rename: a running service appends to this file through its open
         # handle (O_APPEND), so after the truncation its next line lands at the new end.
-        with open(path, "r+", encoding="utf-8") as handle:
-            lines = handle.readlines()
+        # Lines it appends while this reads are read too (the loop below); one appended in
+        # the instant between the last read and the truncation would be lost, so erase with
+        # the service stopped when every line must be kept (docs/privacy.md).
+        with open(path, "r+b") as handle:
+            data = handle.read()
+            while (grown := handle.read()) != b"":
+                data += grown
+            lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
             kept = [line for line in lines if not _logged_for(line, id_column, matches)]
             if len(kept) == len(lines):
                 continue
@@ -124,7 +130,7 @@ def _erase_logs(folder: Path, id_column: str, matches: set, report: ErasureRepor
             if report.dry_run:
                 continue
             handle.seek(0)
-            handle.writelines(kept)
+            handle.write("".join(kept).encode("utf-8"))
             handle.truncate()
 
 
