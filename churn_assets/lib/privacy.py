@@ -134,9 +134,13 @@ def pseudonym(value: Any, key: bytes | None = None) -> str | None:
     """The keyed pseudonym of a value (``h:`` + 16 hex digits); ``None`` stays ``None``."""
     if value is None or value != value:  # NaN
         return None
-    secret = key or os.environ.get(PRIVACY_KEY_ENV_VAR, "").encode() or _DEFAULT_KEY
-    digest = hmac.new(secret, str(value).encode("utf-8"), hashlib.sha256).hexdigest()
-    return HASH_PREFIX + digest[:16]
+    digest = hmac.new(key or pseudonym_key(), str(value).encode("utf-8"), hashlib.sha256)
+    return HASH_PREFIX + digest.hexdigest()[:16]
+
+
+def pseudonym_key() -> bytes:
+    """The key pseudonyms are made with: ``$CHURN_PRIVACY_KEY``, else the public default."""
+    return os.environ.get(PRIVACY_KEY_ENV_VAR, "").encode() or _DEFAULT_KEY
 
 
 def keyed() -> bool:

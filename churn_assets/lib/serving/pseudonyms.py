@@ -12,15 +12,9 @@ again, or in another request) from a dict. The key is read once, when the worker
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
-from churn_assets.lib.privacy import (
-    _DEFAULT_KEY,  # private: the very key pseudonym() uses
-    HASH_PREFIX,
-    PRIVACY_KEY_ENV_VAR,
-    pseudonym,
-)
+from churn_assets.lib.privacy import HASH_PREFIX, pseudonym, pseudonym_key
 
 MEMO_SIZE = 200_000  # ~30 MB at most; cleared whole when full (cheaper than an LRU's upkeep)
 
@@ -29,7 +23,7 @@ class Pseudonyms:
     """A callable equal to ``privacy.pseudonym`` (checked at construction), memoised."""
 
     def __init__(self, key: bytes | None = None):
-        secret = key or os.environ.get(PRIVACY_KEY_ENV_VAR, "").encode() or _DEFAULT_KEY
+        secret = key or pseudonym_key()
         if len(secret) > 64:  # HMAC hashes a key longer than SHA-256's block first
             secret = hashlib.sha256(secret).digest()
         secret = secret.ljust(64, b"\0")
