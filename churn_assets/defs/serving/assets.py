@@ -84,7 +84,9 @@ def churn_bento(
         )
     state = consistency.check(platform.registered_model, folder, bentoml_home)
     moved = (
-        f"{done.pending_kind}: v{done.move.from_version or 'none'} -> v{done.move.to_version}"
+        f"{done.pending_kind}: "
+        f"{f'v{done.move.from_version}' if done.move.from_version else 'none'} "
+        f"-> v{done.move.to_version}"
         if done.move is not None
         else "none (rebuilt the current champion)"
     )

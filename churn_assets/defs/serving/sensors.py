@@ -72,7 +72,7 @@ def serving_consistency(
             skip_reason=f"already alerted and relaunched: {state.summary()}", cursor=cursor
         )
     notes.send(
-        "promotion",  # notify's kinds have no mismatch of their own; the title says it
+        "serving_mismatch",
         "critical",
         "The registry's champion and the served bento disagree",
         state.summary(),

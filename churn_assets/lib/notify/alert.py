@@ -21,6 +21,7 @@ class AlertKind(StrEnum):
     INGEST_FAILED = "ingest_failed"  # a landed file's ingest failed every attempt
     RETRAIN_FAILED = "retrain_failed"  # a retraining failed every attempt
     VERDICT_UNKNOWN = "verdict_unknown"  # a drift report the trigger cannot read
+    SERVING_MISMATCH = "serving_mismatch"  # the registry's champion is not what is served
 
 
 class Severity(StrEnum):

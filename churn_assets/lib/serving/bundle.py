@@ -100,9 +100,19 @@ def json_value(value: Any) -> Any:
 
 
 def example_record(frame: pd.DataFrame, contract: DataContract) -> dict[str, Any]:
-    """The first row of ``frame`` as a request body (contract id + feature fields)."""
+    """The first row of ``frame`` as a request body (contract id + feature fields).
+
+    The id is the row's pseudonym, not the customer's id: the example is published in the
+    service's OpenAPI document and Swagger UI.
+    """
+    from churn_assets.lib.privacy import pseudonym
+
     row = frame.iloc[0]
-    record = {contract.id_column: str(row[contract.id_column])} if contract.id_column in row else {}
+    record = (
+        {contract.id_column: pseudonym(row[contract.id_column])}
+        if contract.id_column in row
+        else {}
+    )
     for column in contract.feature_columns:
         record[column] = json_value(row[column])
     return record

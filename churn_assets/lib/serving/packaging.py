@@ -236,7 +236,8 @@ def export_bundle(
         )
     shadow_slot, note = choose_shadow(model_name, champion_slot.version, policy, exclude)
     sample = background.sample(n=min(DEFAULT_BACKGROUND_ROWS, len(background)), random_state=0)
-    columns = [c for c in [contract.id_column, *contract.feature_columns] if c in sample]
+    # Feature fields only: the bento goes to every serving host, and SHAP needs no id.
+    columns = [c for c in contract.feature_columns if c in sample]
     meta = ServingMeta(
         model_name=model_name,
         champion=champion_slot,

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.lib.contract import DataContract
+from churn_assets.lib.privacy import pseudonym
 from churn_assets.lib.serving.bundle import (
     BACKGROUND_FILE,
     CONTRACT_FILE,
@@ -54,7 +55,12 @@ def test_the_example_is_plain_json(contract: DataContract) -> None:
     frame = pd.DataFrame([CUSTOMER]).astype({"tenure": "int64", "MonthlyCharges": "float64"})
     frame["TotalCharges"] = np.nan
     record = example_record(frame, contract)
-    assert record == {**CUSTOMER, "TotalCharges": None}
+    # The id is published in the OpenAPI document: a pseudonym, never the customer's.
+    assert record == {
+        **CUSTOMER,
+        "customerID": pseudonym(CUSTOMER["customerID"]),
+        "TotalCharges": None,
+    }
     assert type(record["tenure"]) is int  # not numpy.int64
     # A NaN read from a frame is a NumPy float: null too, so serving.json stays valid JSON.
     json.dumps(record, allow_nan=False)

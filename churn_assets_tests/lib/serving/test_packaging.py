@@ -66,13 +66,15 @@ def test_a_rejected_or_unjudged_challenger_never_answers_customers(
 def test_a_passed_challenger_is_packaged_with_its_share(
     store: Path, contract: DataContract, tmp_path: Path
 ) -> None:
+    rows = background(contract)
+    rows[contract.id_column] = [f"CUSTOMER-{i:04d}-ID" for i in range(len(rows))]
     meta, note = export_bundle(
-        tmp_path / "bundle",
-        "churn-model",
-        contract,
-        background(contract),
-        BentoPolicy(ab_share=0.5),
+        tmp_path / "bundle", "churn-model", contract, rows, BentoPolicy(ab_share=0.5)
     )
     assert (meta.shadow.version, meta.ab_share, meta.bento_version) == ("2", 0.5, "v1-shadow-v2")
     assert "challenger v2 packaged" in note
     assert PASSED["gate_outcome"] in note
+    # What every serving host receives holds no customer id (docs/privacy.md).
+    ids = set(rows[contract.id_column])
+    shipped = b"".join(p.read_bytes() for p in (tmp_path / "bundle").rglob("*") if p.is_file())
+    assert ids and not [i for i in ids if i.encode() in shipped]
