@@ -46,6 +46,23 @@ DATABASES = ("dagster", "mlflow", "optuna")
 ACCESS_KEY, SECRET_KEY = "churn-team", "churn-team-secret"
 
 
+# How long a client keeps trying a store that does not answer, chosen, not inherited
+# (docs/deployment.md, "What happens when a store goes away"). MLflow's defaults (7 retries,
+# 120 s timeout) wait about 4 minutes per call on a dead server; these ride over a server
+# restart (~1 minute: sleeps 0, 4, 8, 16, 32 s) inside the call, since a tuning step logs
+# throughout and would lose its progress, and give up after that, failing the step with the
+# server's URL for the retry policy. The bucket is touched at a step's edges (inputs, output)
+# where retrying the step costs little: a few attempts (~1-15 s), then the step retries.
+STORE_RETRIES = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",  # a hung server: 6 tries x 30 s + the sleeps
+    "AWS_RETRY_MODE": "standard",
+    "AWS_MAX_ATTEMPTS": "5",
+}
+
+
 @dataclass(frozen=True)
 class Ports:
     """Loopback ports of the stack (``CHURN_TEAM_<NAME>_PORT`` overrides each)."""
@@ -138,6 +155,7 @@ class TeamStack:
             "BENTOML_HOME": str(self.work_dir / "bentoml"),
             "BENTOML_DO_NOT_TRACK": "True",
             settings.PROMETHEUS_DIR_ENV_VAR: str(self.root / "prometheus"),
+            **STORE_RETRIES,
             **self.s3_env(),
         }
         data_uri = self.data_uri or os.environ.get(settings.DATA_URI_ENV_VAR, "")
@@ -285,6 +303,10 @@ class TeamStack:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+    def service(self, name: str) -> Service:
+        """One of :meth:`services` by name (to stop, kill or start it alone)."""
+        return {s.name: s for s in self.services(self.postgres())}[name]
 
     def status(self) -> dict[str, bool]:
         """Which services run."""
