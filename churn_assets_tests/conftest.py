@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from churn_assets.lib.contract import DataContract
+from churn_assets_tests.served_bento import built  # noqa: F401 (a session fixture, shared)
 from churn_assets_tests.servers import free_port, server_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

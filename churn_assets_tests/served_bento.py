@@ -1,5 +1,8 @@
-"""One built bento for every service test of the session (training and building it takes
-~45 s), and a helper that serves it with `bentoml serve` on a free loopback port."""
+"""One built bento for every test of the session that serves one (training and building it
+takes ~45 s), and a helper that serves it with `bentoml serve` on a free loopback port.
+
+The `built` fixture is registered once, in the root conftest, so the service tests
+(bentos/) and the container smoke test (deploy/) share one build."""
 
 from __future__ import annotations
 

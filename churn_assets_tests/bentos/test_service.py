@@ -21,8 +21,8 @@ from churn_assets.lib.serving.prediction_log import read_prediction_logs
 from churn_assets.lib.serving.predictor import load_predictor
 from churn_assets.lib.serving.request_model import MAX_BATCH_ROWS
 from churn_assets.lib.serving.risk_tiers import risk_tier
-from churn_assets_tests.bentos.conftest import serving
 from churn_assets_tests.lib.serving.test_request_model import BAD_REQUESTS, CUSTOMER
+from churn_assets_tests.served_bento import serving
 
 NAME = "churn-model"
 

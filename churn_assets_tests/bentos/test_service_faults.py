@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import requests
 
-from churn_assets_tests.bentos.conftest import serving
 from churn_assets_tests.lib.serving.test_request_model import CUSTOMER
+from churn_assets_tests.served_bento import serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 KEY = "key-from-env"

@@ -28,14 +28,13 @@ from typing import Any
 import pytest
 import yaml
 
-from churn_assets_tests.bentos import test_service as served
 from churn_assets_tests.deploy.files import SERVICE_MANIFESTS, SMOKE_TEST, load_docs
 from churn_assets_tests.lib.serving.test_request_model import CUSTOMER
+from churn_assets_tests.served_bento import BENTOML, NAME
 from churn_assets_tests.servers import free_port, server_process
 
-# The bento test_service.py builds (train, force-promote v1, shadow v2): built once per module.
-built = served.built
-BENTOML = served.BENTOML
+# `built` (root conftest): the session's bento (train, force-promote v1, shadow v2), the one
+# the service tests serve.
 
 
 def _smoke(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -122,7 +121,7 @@ def test_the_smoke_test_passes_against_the_served_bento(container: dict) -> None
     summary = json.loads(result.stdout)
     assert summary["ok"] is True
     assert summary["endpoint"] == container["url"]
-    assert summary["model_name"] == served.NAME
+    assert summary["model_name"] == NAME
     assert summary["model_version"] == "1"  # the champion (v2 is the shadow)
     assert 0.0 <= summary["churn_probability"] <= 1.0
     assert summary["invalid_request_status"] == 400
