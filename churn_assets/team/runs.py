@@ -29,20 +29,14 @@ def launch(
     env: dict[str, str],
     tags: dict[str, str] | None = None,
     run_config: dict[str, Any] | None = None,
-    op_selection: str | None = None,
 ) -> str:
-    """Queue one run of ``job`` on the instance of ``env['DAGSTER_HOME']``; its run id.
-
-    ``op_selection`` runs part of the job (``dagster job launch -o``, e.g. ``"*tuned_logreg"``:
-    that step and everything upstream of it).
-    """
+    """Queue one run of ``job`` on the instance of ``env['DAGSTER_HOME']``; its run id."""
     run_id = str(uuid.uuid4())
     command = [
         *(str(Path(sys.executable).with_name("dagster")), "job", "launch"),
         *("-w", str(REPO / "workspace.yaml"), "-j", job, "--run-id", run_id),
         *(("--tags", json.dumps(tags)) if tags else ()),
         *(("--config-json", json.dumps(run_config)) if run_config else ()),
-        *(("--op-selection", op_selection) if op_selection else ()),
     ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, check=False)
     if done.returncode:
