@@ -7,6 +7,7 @@ import dagster as dg
 
 from churn_assets.defs.jobs import TRAINING_GRAPH, WRITES_TAG, deploy_champion
 from churn_assets.defs.monitoring.alerting import SensorAlerts
+from churn_assets.defs.monitoring.sensors import served_champion
 from churn_assets.defs.resources import Alerts, ChurnPlatform, MlflowTracking
 from churn_assets.lib import settings
 from churn_assets.lib.monitoring.config import sensor_interval_seconds
@@ -18,15 +19,6 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-
-
-def materialized_champion(instance: dg.DagsterInstance) -> str | None:
-    """The champion version of churn_bento's last materialization (retrain_sensor's view)."""
-    event = instance.get_latest_materialization_event(dg.AssetKey("churn_bento"))
-    if event is None or event.asset_materialization is None:
-        return None
-    value = event.asset_materialization.metadata.get("champion_version")
-    return str(value.value) if value is not None else None
 
 
 @dg.sensor(
@@ -57,7 +49,7 @@ def serving_consistency(
         platform.registered_model,
         settings.storage_location("bentos"),
         settings.bentoml_home(platform.home_path),
-        materialized_champion(context.instance),
+        served_champion(context.instance),
     )
     # The cursor: the mismatch last alerted, plus the alerts waiting for the webhook (a tick
     # never posts inline: defs/monitoring/alerting.py).
