@@ -71,9 +71,9 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
         feature_preprocessor,
     ) -> dg.Output:
         from churn_assets.defs.metadata import markdown
-        from churn_assets.lib.tracking import owner_tags
         from churn_assets.lib.training.budget import tuning_budget
         from churn_assets.lib.training.training_data import TrainingDataError
+        from churn_assets.lib.training.trial_runs import owner_tags
         from churn_assets.lib.training.tuned import prepare_tuning, run_tuning
 
         contract = platform.contract()

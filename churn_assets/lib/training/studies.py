@@ -22,7 +22,7 @@ shrink every later search. So a stale trial is failed and retried once:
   running trial with no owner recorded is failed once older than ``UNOWNED_GRACE_S``.
 
 The MLflow runs such a process left running are ended by the next search of the study
-(:func:`churn_assets.lib.tracking.end_orphaned_runs`).
+(:func:`churn_assets.lib.training.trial_runs.end_orphaned_runs`).
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def tune(
         callbacks: run after each of this process's trials (not the helpers').
         trial_runs: the MLflow run every worker logs its trials under, as child runs. Its
             runs left RUNNING by an earlier, killed search of the study are ended first
-            (:func:`~churn_assets.lib.tracking.end_orphaned_runs`), and the run is tagged
+            (:func:`~churn_assets.lib.training.trial_runs.end_orphaned_runs`), and the run is tagged
             with this process as its owner. Trial logging is best-effort: the trials it
             could not log are counted in the result.
     """
@@ -143,7 +143,12 @@ def _claim_runs(trial_runs: TrialRuns, name: str) -> list[str]:
 
     import mlflow
 
-    from churn_assets.lib.tracking import STUDY_TAG, bounded_http, end_orphaned_runs, owner_tags
+    from churn_assets.lib.training.trial_runs import (
+        STUDY_TAG,
+        bounded_http,
+        end_orphaned_runs,
+        owner_tags,
+    )
 
     log = logging.getLogger(__name__)
     try:

@@ -159,7 +159,7 @@ def lead(
 def trial_callbacks(session: Session, label: str) -> list[Callback]:
     """The callbacks every worker runs: a child MLflow run per trial, when configured.
 
-    Logging is best-effort (:class:`~churn_assets.lib.tracking.TrialLogging`): a tracking
+    Logging is best-effort (:class:`~churn_assets.lib.training.trial_runs.TrialLogging`): a tracking
     store that fails costs trials their child runs, not the search; the worker (``label``)
     records how many on the study and the leader reports the session's total
     (:func:`~churn_assets.lib.training.session.not_logged`). The MLflow client is made at the
@@ -168,14 +168,14 @@ def trial_callbacks(session: Session, label: str) -> list[Callback]:
     """
     if session.trial_runs is None:
         return []
-    from churn_assets.lib.tracking import TrialLogging
+    from churn_assets.lib.training.trial_runs import TrialLogging
 
     runs = session.trial_runs
 
     def make_logger() -> Callback:
         import mlflow
 
-        from churn_assets.lib.tracking import trial_logger
+        from churn_assets.lib.training.trial_runs import trial_logger
 
         mlflow.set_tracking_uri(runs.tracking_uri)
         return trial_logger(runs.parent_run_id, runs.experiment_id, session.family)

@@ -16,17 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from churn_assets.lib.tracking import (
-    ENDED_REASON_TAG,
-    OWNER_HOST_TAG,
-    OWNER_PID_TAG,
-    OWNER_STARTED_TAG,
-    STUDY_TAG,
-    TrialLogging,
-    default_tracking_uri,
-    end_orphaned_runs,
-    setup,
-)
+from churn_assets.lib.tracking import default_tracking_uri, setup
 from churn_assets.lib.training.budget import TuningBudget
 from churn_assets.lib.training.owners import Owner, process_start
 from churn_assets.lib.training.session import TrialRuns
@@ -36,6 +26,15 @@ from churn_assets.lib.training.studies import (
     fail_stale_trials,
     open_study,
     record_owner,
+)
+from churn_assets.lib.training.trial_runs import (
+    ENDED_REASON_TAG,
+    OWNER_HOST_TAG,
+    OWNER_PID_TAG,
+    OWNER_STARTED_TAG,
+    STUDY_TAG,
+    TrialLogging,
+    end_orphaned_runs,
 )
 from churn_assets.lib.training.tuning import tune
 from churn_assets_tests.lib.training import tuning_process

@@ -38,9 +38,10 @@ def run(home: Path, name: str, n_trials: int, url: str = "") -> TuningResult:
     import mlflow
     import optuna
 
-    from churn_assets.lib.tracking import STUDY_TAG, default_tracking_uri, owner_tags, setup
+    from churn_assets.lib.tracking import default_tracking_uri, setup
     from churn_assets.lib.training.budget import TuningBudget
     from churn_assets.lib.training.session import TrialRuns
+    from churn_assets.lib.training.trial_runs import STUDY_TAG, owner_tags
     from churn_assets.lib.training.tuning import tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
