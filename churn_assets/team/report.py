@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from churn_assets.team.services import say
-from churn_assets.team.stack import TeamStack, _boto_kwargs  # private: the stack's own S3 client settings, same package
+from churn_assets.team.stack import (
+    TeamStack,
+    _boto_kwargs,  # private: the stack's S3 settings, same package
+)
 
 REGISTERED_MODEL = "churn-model"
 
