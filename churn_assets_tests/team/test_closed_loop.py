@@ -17,12 +17,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from churn_assets.lib.training.families import FAMILIES
 from churn_assets.scenario import LOOP_SETTINGS
 from churn_assets.team.report import bucket_keys
 from churn_assets.team.services import free_port
 from churn_assets.team.stack import Ports, TeamStack
-from churn_assets_tests.team.conftest import FAST_TUNING, team_root
+from churn_assets_tests.team.conftest import small_data_ops, team_root
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -48,7 +47,7 @@ def test_the_daemon_closes_the_loop_on_the_team_stack(
     loop_stack: TeamStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property
 ) -> None:
     env = {**loop_stack.process_env(), "CHURN_HOME": str(tmp_path / "feeder")}
-    tuning = {"ops": {f"tuned_{family}": {"config": FAST_TUNING} for family in FAMILIES}}
+    tuning = {"ops": small_data_ops()}
     command = [sys.executable, "-m", "churn_assets.scenario", "--external-daemon"]
     command += ["--customers", "3000", "--months", "5", "--initial", "3"]
     command += ["--drift-from", "3", "--seed", "21"]

@@ -10,15 +10,14 @@ import dagster as dg
 import psutil
 import pytest
 
-from churn_assets.lib.training.families import FAMILIES
 from churn_assets.team import runs
 from churn_assets.team.stack import TeamStack
 from churn_assets_tests.lib.notify.helpers import Webhook
-from churn_assets_tests.team.conftest import FAST_TUNING
+from churn_assets_tests.team.conftest import small_data_ops
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-FAST = {"ops": {f"tuned_{family}": {"config": FAST_TUNING} for family in FAMILIES}}
+FAST = {"ops": small_data_ops()}
 WORKER_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 

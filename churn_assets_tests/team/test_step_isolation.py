@@ -23,7 +23,7 @@ from churn_assets.team.report import summary
 from churn_assets.team.stack import TEAM_DAGSTER_YAML, TeamStack
 from churn_assets_tests.lib.serving.test_request_model import CUSTOMER
 from churn_assets_tests.servers import free_port, server_process
-from churn_assets_tests.team.conftest import DATA_URI, FAST_TUNING
+from churn_assets_tests.team.conftest import DATA_URI, small_data_ops
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -76,7 +76,7 @@ def test_each_step_in_its_own_process_and_folder(
         # One process per step: the step runs in the CLI's own process (in_process), which
         # is the one with the fresh folders, and is not started again as a child of it.
         config = {
-            "ops": {k: {"config": FAST_TUNING} for k in keys if k.startswith("tuned_")},
+            "ops": small_data_ops(keys),
             "execution": {"config": {"in_process": {}}},
         }
         command = [dagster, "asset", "materialize", "-m", "churn_assets.definitions"]
