@@ -58,7 +58,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         # As if the gate had judged it and every criterion passed: only such a challenger
         # is packaged beside the champion (aliases.traffic_eligibility).
         passed = {"gate_outcome": "dry_run_pass", "gate_all_passed": "true"}
-        registry.register_challenger(v1.source, NAME, {**dict(v1.tags), **passed})
+        # A new version (not v1 again: without v1's Dagster run tag, which would make this
+        # the retry of v1's registration).
+        tags = {k: v for k, v in v1.tags.items() if k != registry.RUN_TAG}
+        registry.register_challenger(v1.source, NAME, {**tags, **passed})
         second = run(["churn_bento"])
         assert second.success
     os.environ.pop("MLFLOW_TRACKING_URI", None)

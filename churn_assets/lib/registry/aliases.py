@@ -47,17 +47,32 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+# The Dagster run that registered a version (promotion_decision tags it).
+RUN_TAG = "dagster.run_id"
+
+
 def register_challenger(model_uri: str, name: str, tags: dict[str, str]) -> str:
     """Register a logged model as a new version of ``name`` with the alias ``challenger``.
 
+    Idempotent per Dagster run: when ``tags`` name the run (``dagster.run_id``) and a version
+    of the same model from the same run exists (a retried step that had registered it before
+    failing), that version takes the alias instead of a duplicate being registered.
+
     Returns:
-        The new version number (as a string).
+        The version number (as a string).
     """
     import mlflow
     from mlflow import MlflowClient
 
+    client = MlflowClient()
+    run_id = tags.get(RUN_TAG)
+    if run_id:
+        for earlier in client.search_model_versions(f"name = '{name}'"):
+            if earlier.source == model_uri and (earlier.tags or {}).get(RUN_TAG) == run_id:
+                client.set_registered_model_alias(name, CHALLENGER, earlier.version)
+                return str(earlier.version)
     version = mlflow.register_model(model_uri, name, tags={**tags, "registered_at": _now()})
-    MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
     return str(version.version)
 
 

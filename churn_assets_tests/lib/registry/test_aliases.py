@@ -157,3 +157,18 @@ def test_a_rollback_killed_after_any_write_is_completed_by_the_retry(
         assert champion() == "2"
         aliases.rollback(NAME, "bob", "bad week")
     assert champion() == "1" and tags("2")["rollback_reason"] == "bad week"
+
+
+def test_a_retried_registration_in_one_run_registers_once(store: Path) -> None:
+    """A promotion_decision that registered its model and then failed is retried by the step
+    policy: the retry must not register a second version of the same model."""
+    from mlflow import MlflowClient
+
+    uri = aliases.version_by_alias(NAME, aliases.CHAMPION).source
+    tags = {"family": "logreg", aliases.RUN_TAG: "run-1"}
+    first = aliases.register_challenger(uri, NAME, tags)
+    assert aliases.register_challenger(uri, NAME, tags) == first
+    versions = MlflowClient().search_model_versions(f"name = '{NAME}'")
+    assert sum(v.source == uri and v.tags.get(aliases.RUN_TAG) == "run-1" for v in versions) == 1
+    # Another run (or no run) registering the same model is a new version, as before.
+    assert aliases.register_challenger(uri, NAME, {**tags, aliases.RUN_TAG: "run-2"}) != first
