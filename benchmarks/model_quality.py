@@ -1,5 +1,7 @@
 """Benchmark: model quality of the platform's champion procedure against baselines.
 
+(Over 400 lines: one script a user runs end to end, the procedure and every baseline in it.)
+
 Reproduces the training assets with the library functions (no Dagster): read, validate,
 feature table, fixed stratified split (seed 42), preprocessing fitted on train, one Optuna
 study per family (``tune``, 5-fold CV, one thread, TPE seed 42, journal storage in a temporary

@@ -6,6 +6,8 @@ what the UI's "Materialize selected" button does: the `launchPipelineExecution` 
 the implicit asset job `__ASSET_JOB`, with an asset selection and the checks of those assets.
 It polls the run over GraphQL and reads back the materializations and check results that the
 UI's asset pages show.
+
+(Over 400 lines: the GraphQL documents the UI sends are spelled out in full.)
 """
 
 from __future__ import annotations

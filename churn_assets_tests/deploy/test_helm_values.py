@@ -1,5 +1,7 @@
 """deploy/helm/values.yaml against what the Dagster chart (1.13.27) and Dagster itself accept.
 
+(Over 400 lines: the chart's value-to-instance mapping it checks against is written out.)
+
 Without Helm or a cluster, three checks:
 
 1. The values are turned into the dagster.yaml the chart renders from them (the mapping of the

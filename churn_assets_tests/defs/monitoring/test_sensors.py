@@ -2,7 +2,10 @@
 does (`build_sensor_context`, `evaluate_automation_conditions`, `build_schedule_context`) on a
 real instance: new files exactly once, bad files reported once, restarts, blocking checks
 stopping automation, hysteresis and cooldown read from the event log, alerts (the check
-failure alerts are in test_check_history.py)."""
+failure alerts are in test_check_history.py).
+
+(Over 400 lines: one scenario per sensor behaviour, each on its own instance, sharing the
+tick and landing helpers at the top; split by sensor they would repeat those helpers.)"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Landing scans: each monthly file handed on exactly once, after settling, bad files once."""
+"""Landing scans: each monthly file handed on exactly once, after settling, bad files once.
+
+(Over 400 lines: the scan's cases, local and S3 alike, share the file-writing helpers here.)"""
 
 from __future__ import annotations
 
