@@ -94,6 +94,9 @@ def test_each_step_in_its_own_process_and_folder(
         # Runs and their events are in Postgres: one run per step, all successful (the
         # session's stack also holds other tests' runs).
         records = instance.get_run_records(dg.RunsFilter(created_after=began))
+        # Between two of these runs a promotion is pending with no writing run in progress,
+        # so the daemon's serving_consistency sensor may launch deploy_champion: not ours.
+        records = [r for r in records if "dagster/sensor_name" not in r.dagster_run.tags]
         assert len(records) == len(steps)
         assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
         bento = instance.get_latest_materialization_event(dg.AssetKey("churn_bento"))

@@ -33,6 +33,7 @@ class _Run:
     before the check runs, so the run ends without a verdict."""
 
     def __init__(self, instance: dg.DagsterInstance, month: str, passed: bool | None):
+        self.month = month
         self.release = threading.Event()
         release = self.release
         instance.add_dynamic_partitions("months", [month])
@@ -49,7 +50,7 @@ class _Run:
             ],
         )
         def stand_in():
-            assert release.wait(60), "never released"
+            assert release.wait(600), "never released"
             if passed is None:
                 raise RuntimeError("crashed before its check")
             yield dg.Output(1)
@@ -68,8 +69,11 @@ class _Run:
             time.sleep(0.05)
 
     def finish(self) -> None:
+        """Release the run and wait until the instance records its end (the sensor reads the
+        run's status: a join alone may return before it is stored on a loaded machine)."""
         self.release.set()
-        self.thread.join(60)
+        self.thread.join(600)
+        assert not self.thread.is_alive(), f"the run for {self.month} did not end"
 
 
 def test_check_alerts_follow_history_not_clock(caplog: pytest.LogCaptureFixture) -> None:
