@@ -189,39 +189,32 @@ class Service:
         """SIGTERM the process group, SIGKILL what is left of it after ``timeout``; whether it
         was running. The whole group: servers start workers (code servers, run workers,
         steps) in their own group, which must not outlive them."""
+        return self._signal_group(signal.SIGTERM, timeout, 0.2, "stopped")
+
+    def kill(self, timeout: float = 30.0) -> bool:
+        """SIGKILL the process group at once, as a crash or a lost machine would; whether it
+        was running (the fault-injection tests take stores away with it)."""
+        return self._signal_group(signal.SIGKILL, timeout, 0.1, "killed")
+
+    def _signal_group(self, sig: int, timeout: float, poll: float, done: str) -> bool:
+        """Send ``sig`` to the group, wait up to ``timeout`` for it to go (SIGKILL what is
+        left after a gentler signal), forget the pid file."""
         pid = self.pid()
         if pid is None:
             return False
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, sig)
         deadline = time.monotonic() + timeout
         while _group_alive(pid) and time.monotonic() < deadline:
             self._reap()
-            time.sleep(0.2)
-        if _group_alive(pid):
+            time.sleep(poll)
+        if sig != signal.SIGKILL and _group_alive(pid):
             log.warning("%s did not stop in %.0f s: killing its processes", self.name, timeout)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         self._reap()
         self.pid_file.unlink(missing_ok=True)
-        log.info("%s stopped", self.name)
-        return True
-
-    def kill(self, timeout: float = 30.0) -> bool:
-        """SIGKILL the process group at once, as a crash or a lost machine would; whether it
-        was running (the fault-injection tests take stores away with it)."""
-        pid = self.pid()
-        if pid is None:
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        deadline = time.monotonic() + timeout
-        while _group_alive(pid) and time.monotonic() < deadline:
-            self._reap()
-            time.sleep(0.1)
-        self._reap()
-        self.pid_file.unlink(missing_ok=True)
-        log.info("%s killed", self.name)
+        log.info("%s %s", self.name, done)
         return True
 
     def _reap(self) -> None:
