@@ -55,7 +55,9 @@ def safe_fields(metadata: dict[str, dg.MetadataValue], limit: int = MAX_FIELDS) 
 
 @dg.sensor(minimum_interval_seconds=INTERVAL, default_status=RUNNING)
 def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SkipReason:
-    """An alert for every failed asset check (critical when the check is blocking).
+    """An alert for every failed asset check (critical when the check is blocking), except
+    checks whose spec metadata names the alert their own step sends (`churn/alerted_as`: the
+    gate's, alerted once per decision as `gate_rejected`).
 
     Reads each check's execution history (`check_history`: not public API, see there);
     `lib/monitoring/check_alerts.py` decides which executions are new failures and what the
@@ -94,7 +96,9 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, alerts: Alerts) ->
         executions = check_history.executions_after(context.instance, key, cursor.fetch_after(name))
         for record in cursor.advance(name, executions, state):
             failed += 1
-            _alert_check_failed(notes, key, spec, record)
+            # The gate's checks: their step already sent one `gate_rejected` alert for all.
+            if "churn/alerted_as" not in (spec.metadata or {}):
+                _alert_check_failed(notes, key, spec, record)
     context.update_cursor(notes.finish(context, cursor.to_json()))
     return dg.SkipReason(f"{failed} new failed check(s)")
 

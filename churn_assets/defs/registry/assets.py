@@ -7,10 +7,13 @@ names a champion that is not served (see docs/operations.md, "Promotions and rol
 
 import dagster as dg
 
-from churn_assets.defs.resources import ChurnPlatform, MlflowTracking
-from churn_assets.lib.registry.policy import CHECKS, GatePolicy, Mode
+from churn_assets.defs.resources import Alerts, ChurnPlatform, MlflowTracking
+from churn_assets.lib.registry.policy import CHECKS, REJECTIONS, GatePolicy, Mode
 
 GROUP = "registry"
+# Marks the gate's checks for `check_failure_alerts`: their failures are the gate's decision,
+# already alerted once by promotion_decision as `gate_rejected` (one alert, not four).
+ALERTED_BY_GATE = {"churn/alerted_as": "gate_rejected"}
 
 
 class GateConfig(dg.Config, GatePolicy):
@@ -28,8 +31,11 @@ class GateConfig(dg.Config, GatePolicy):
     code_version="3",
     # Every registered version carries the reference monitoring compares its batches with.
     deps=["drift_reference"],
+    # Not blocking: a failed criterion is a decision (recorded, WARN), not a failed run.
     check_specs=[
-        dg.AssetCheckSpec(name, asset="promotion_decision", blocking=True, description=text)
+        dg.AssetCheckSpec(
+            name, asset="promotion_decision", description=text, metadata=ALERTED_BY_GATE
+        )
         for name, text in CHECKS.items()
     ],
 )
@@ -38,6 +44,7 @@ def promotion_decision(
     config: GateConfig,
     platform: ChurnPlatform,
     mlflow: MlflowTracking,
+    alerts: Alerts,
     champion_candidate,
     train_set,
     validation_set,
@@ -52,7 +59,10 @@ def promotion_decision(
     if every criterion passes (`dry_run`: decide, change nothing; `force`: override, reason
     required). An approval is a pending move (alias `next_champion`): churn_bento builds the
     bento and then moves `champion`. Every decision is recorded here, as tags on the model
-    version, and on the candidate's MLflow run."""
+    version, and on the candidate's MLflow run. A rejection is a decision, not a failure: the
+    step succeeds with its failed criteria as WARN check results, one `gate_rejected` alert
+    says why, and churn_bento skips (the champion, if any, keeps serving). A gate that cannot
+    decide (a precondition is missing) fails the run."""
     import pandas as pd
 
     from churn_assets.defs.metadata import markdown
@@ -84,6 +94,19 @@ def promotion_decision(
     context.log.info(
         f"Gate ({decision.mode}): {decision.outcome} — {name} v{version}; {decision.reason}"
     )
+    failed = [c for c in decision.criteria if not c.passed]
+    run_id = champion_candidate.mlflow_run_id
+    record = mlflow.run_url(run_id) if run_id else None
+    if decision.outcome in REJECTIONS:
+        kept = f"v{outcome.champion_before}" if outcome.champion_before else "unset"
+        alerts.send(
+            "gate_rejected",
+            "info" if decision.mode == "dry_run" else "warning",
+            f"Gate {decision.outcome.replace('_', ' ')}: {name} v{version} (champion stays {kept})",
+            "; ".join(f"{c.name}: {c.value:.4g} vs {c.threshold:.4g}" for c in failed)[:500],
+            {"model": name, "version": version, "mode": decision.mode, "actor": outcome.actor},
+            record,
+        )
     yield dg.MaterializeResult(
         metadata={
             "outcome": decision.outcome,
@@ -103,6 +126,9 @@ def promotion_decision(
             "compared_rows": outcome.compared_rows,
             "excluded_rows": outcome.excluded_rows,
             "criteria": markdown(pd.DataFrame([c.__dict__ for c in decision.criteria]).round(4)),
+            "failed_criteria": ", ".join(c.name for c in failed) or "none",
+            # Where the full record is: promotion_decision.json and the model card.
+            "decision_record": dg.MetadataValue.url(record) if record else "no MLflow run",
         }
     )
     for check_name, (passed, evidence, detail) in outcome.checks().items():
@@ -110,6 +136,7 @@ def promotion_decision(
             check_name=check_name,
             asset_key="promotion_decision",
             passed=passed,
+            severity=dg.AssetCheckSeverity.WARN,
             metadata={k: dg.MetadataValue.json(v) for k, v in evidence.items()},
             description=detail,
         )

@@ -26,6 +26,8 @@ class BentoConfig(dg.Config, BentoPolicy):
     kinds={"bentoml"},
     code_version="2",
     deps=["promotion_decision", "champion_rollback"],
+    # Skipped (no materialization, downstream not run) when this run's gate rejected.
+    output_required=False,
     check_specs=[
         dg.AssetCheckSpec(
             CONSISTENT,
@@ -42,17 +44,32 @@ def churn_bento(
     mlflow: MlflowTracking,
     alerts: Alerts,
     train_set,
-) -> dg.MaterializeResult:
+):
     """The champion to be (a promotion the gate approved or a requested rollback, else the
     current `champion`), plus `challenger` in shadow when the gate passed it, imported into
     the BentoML model store under CHURN_HOME, built into the bento `churn_service:v<version>`
     that `make serve` runs and exported to <CHURN_STORAGE_URI>/bentos/ for serving hosts
     (`python -m churn_assets.lib.serving.bento_store import`); then `champion` moves to it.
-    Nothing is deleted: a rebuild gets a new version (`-r2`) and becomes `:latest`."""
-    from churn_assets.lib.registry import consistency
+    Nothing is deleted: a rebuild gets a new version (`-r2`) and becomes `:latest`.
+    Skipped, not failed, when the gate of the same run rejected its challenger and no move is
+    pending: there is nothing new to serve, and the champion (if any) keeps serving."""
+    from churn_assets.lib.registry import aliases, consistency
     from churn_assets.lib.serving import packaging
 
     folder = settings.storage_location("bentos")
+    bentoml_home = settings.bentoml_home(platform.home_path)
+    rejected = _rejected_in_run(context)
+    if rejected and aliases.pending_move(platform.registered_model) is None:
+        state = consistency.check(platform.registered_model, folder, bentoml_home)
+        served = f"v{state.registry} keeps serving" if state.registry else "nothing is served yet"
+        context.log.info(f"Skipped: {rejected}; {served}, nothing to build.")
+        yield dg.AssetCheckResult(
+            check_name=CONSISTENT,
+            passed=state.consistent,
+            metadata={"skipped": rejected, "registry_champion": state.registry or "none"},
+            description=state.summary() if state.registry or state.problems else served,
+        )
+        return
     try:
         done = packaging.deploy(
             platform.home_path,
@@ -70,7 +87,6 @@ def churn_bento(
             allow_retries=False,
         ) from exc
     meta, build = done.packaged.meta, done.packaged.build
-    bentoml_home = settings.bentoml_home(platform.home_path)
     context.log.info(f"Built {build.bento_tag} with model {build.model_tag}")
     if done.move is not None:
         rollback = done.pending_kind == "rollback"
@@ -90,7 +106,7 @@ def churn_bento(
         if done.move is not None
         else "none (rebuilt the current champion)"
     )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "bento_tag": build.bento_tag,
             "model_tag": build.model_tag,
@@ -125,3 +141,20 @@ def churn_bento(
             )
         ],
     )
+
+
+def _rejected_in_run(context: dg.AssetExecutionContext) -> str | None:
+    """Why there is nothing to build when this run's promotion_decision was a rejection (its
+    recorded outcome, the decision as data), else None."""
+    from churn_assets.lib.registry.policy import REJECTIONS
+
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("promotion_decision"))
+    if event is None or event.run_id != context.run_id or event.asset_materialization is None:
+        return None
+    meta = event.asset_materialization.metadata
+    outcome = getattr(meta.get("outcome"), "value", None)
+    if outcome not in REJECTIONS:
+        return None
+    version = getattr(meta.get("challenger_version"), "value", "?")
+    failed = getattr(meta.get("failed_criteria"), "value", "")
+    return f"the gate {outcome.replace('_', ' ')} v{version} ({failed})"

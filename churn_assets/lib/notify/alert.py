@@ -22,6 +22,7 @@ class AlertKind(StrEnum):
     RETRAIN_FAILED = "retrain_failed"  # a retraining failed every attempt
     VERDICT_UNKNOWN = "verdict_unknown"  # a drift report the trigger cannot read
     SERVING_MISMATCH = "serving_mismatch"  # the registry's champion is not what is served
+    GATE_REJECTED = "gate_rejected"  # the gate kept the champion: which criteria failed
 
 
 class Severity(StrEnum):

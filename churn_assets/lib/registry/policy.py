@@ -14,8 +14,12 @@ from pydantic import BaseModel, Field
 from churn_assets.lib.evaluation.policy import BOOTSTRAP_RESAMPLES, SEED
 
 Mode = Literal["enforce", "dry_run", "force"]
+# Outcomes that leave the champion where it is: a decision, alerted once as `gate_rejected`.
+REJECTIONS = ("rejected", "dry_run_reject")
 
-# One blocking asset check per group of criteria: name -> what it verifies.
+# One asset check per group of criteria: name -> what it verifies. Not blocking: a failed
+# criterion is the gate's decision (a rejection is recorded and nothing is moved), not a
+# failure of the run; churn_bento then has nothing to build (docs/architecture.md).
 QUALITY_FLOORS = "gate_quality_floors"
 NO_REGRESSION = "gate_no_regression"
 FAIRNESS = "gate_fairness"

@@ -6,6 +6,7 @@ failed build leaves it, and the move pending); rollback restores the previous ch
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import joblib
 import pytest
 
 from churn_assets.definitions import defs as load_defs
+from churn_assets_tests.defs.monitoring.ticks import alerts
 from churn_assets_tests.defs.test_definitions import INGESTION, TRAINING, materialized, run
 
 FEATURES = ["customer_features", "train_set", "validation_set", "test_set", "feature_preprocessor"]
@@ -101,7 +103,9 @@ def _worse_candidate(home: Path, with_reference: bool = True) -> None:
 
 
 @pytest.mark.slow
-def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gate_lifecycle(
+    registry_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     home = registry_home
     monkeypatch.setenv("CHURN_HOME", str(home))
     monkeypatch.setenv("CHURN_DATA_URI", "sim://?customers=900&months=2&seed=6&dirty_rate=0")
@@ -124,13 +128,27 @@ def test_gate_lifecycle(registry_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "measured another model" in failure.step_failure_data.error.message
     assert _champion_version(home) == "1"
 
-    # A deliberately worse challenger is rejected and `champion` does not move.
-    result = _run(GATE, {"fairness_report": {"config": OPEN}})
-    meta = materialized(result)["promotion_decision"]
+    # A deliberately worse challenger is rejected and `champion` does not move. A rejection
+    # is a decision: the run succeeds, the failed criteria are WARN check results, one
+    # `gate_rejected` alert names them, and churn_bento is skipped (v1 keeps serving).
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    result = _run([*GATE, "churn_bento"], {"fairness_report": {"config": OPEN}})
+    assert result.success
+    done = materialized(result)
+    meta = done["promotion_decision"]
     assert meta["outcome"] == "rejected"
     assert meta["champion_after"] == "1"
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks["gate_quality_floors"] is False
+    assert "roc_auc_floor" in meta["failed_criteria"]
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["gate_quality_floors"].passed is False
+    assert evaluations["gate_quality_floors"].severity == dg.AssetCheckSeverity.WARN
+    assert "churn_bento" not in done
+    assert evaluations["bento_matches_registry"].passed
+    assert "v1" in (evaluations["bento_matches_registry"].description or "")
+    sent = [a for a in alerts(caplog) if a["kind"] in ("gate_rejected", "check_failed")]
+    assert [a["kind"] for a in sent] == ["gate_rejected"]
+    assert "roc_auc_floor" in sent[0]["text"] and "v1" in sent[0]["title"]
     assert _champion_version(home) == "1"
 
     # dry_run records a decision and changes nothing, even for a passing challenger.
