@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 STEP_FAILURE = dg.DagsterEventType.STEP_FAILURE
-GATE_VERDICT = "blocking asset check failed"
 FRAME = pd.DataFrame({"customer_id": [f"c{i}" for i in range(100)], "tenure": range(100)})
 
 
@@ -229,11 +228,6 @@ def _events(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType
     ]
 
 
-def _error_text(event) -> str:
-    error = event.event_specific_data.error
-    return error.to_string()[-3000:] if error else event.message or ""
-
-
 def test_a_run_heals_when_the_bucket_and_the_tracking_server_go_away_and_come_back(
     stack_env: TeamStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -295,18 +289,9 @@ def test_a_run_heals_when_the_bucket_and_the_tracking_server_go_away_and_come_ba
         assert all(stack.status().values()), stack.status()
         measured["probe_failed_after_s"] = probe.failed_after_s
         probe.rerun_ends_the_orphan()
-        try:
-            runs.wait(instance, run_id, timeout=1500, progress=False)
-        except runs.RunError:
-            # The gate may reject this small simulated data's candidate (a blocking check: a
-            # recorded decision, not a fault); any other failed step is a fault not healed.
-            failed = _events(instance, run_id, dg.DagsterEventType.STEP_FAILURE)
-            unhealed = [
-                (e.step_key, _error_text(e))
-                for e in failed
-                if not (e.step_key == "promotion_decision" and GATE_VERDICT in _error_text(e))
-            ]
-            assert not unhealed, f"{measured}; {unhealed}"
+        # A gate rejection of this small data's candidate is a decision (the run succeeds),
+        # so any failed run is a fault that did not heal.
+        runs.wait(instance, run_id, timeout=1500, progress=False)
         retried = {
             e.step_key for e in _events(instance, run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY)
         }

@@ -118,6 +118,8 @@ def headline(assets: dict[str, dict[str, Any]], checks: list[Check]) -> str:
         elif "dagster/row_count" in metadata:
             parts.append(f"{asset}: {count(metadata['dagster/row_count'])} rows")
     failed = [c for c in checks if not c.passed]
+    # A step that decided not to materialize says why in its check's `skipped` metadata.
+    parts += [f"skipped: {c.metadata['skipped']}" for c in checks if c.metadata.get("skipped")]
     if checks and not failed and not parts:
         parts.append(f"{len(checks)}/{len(checks)} checks passed")
     for check in failed:

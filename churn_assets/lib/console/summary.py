@@ -12,6 +12,7 @@ from typing import Any
 
 from churn_assets.lib.console.facts import RunFacts, Version, markdown_rows, number
 from churn_assets.lib.console.progress import auc, count, duration, interval
+from churn_assets.lib.registry.policy import REJECTIONS
 
 TEST_METRICS = (
     ("roc_auc", "ROC-AUC"),
@@ -121,14 +122,31 @@ def gate_section(facts: RunFacts) -> list[str]:
                         f" ({row.get('detail', '')})",
                     )
                 )
-    if any(not c.passed and c.severity == "ERROR" for c in gate_checks):
-        lines.append(_row("", "(a rejection fails the run today: the gate checks are blocking)"))
+        if decision.get("outcome") in REJECTIONS:
+            lines.append(
+                _row(
+                    "what now",
+                    "a decision, not a failure: the champion did not move. Read why in the "
+                    "model card and the MLflow run (below); docs/operations.md says how to act",
+                )
+            )
+        if record := decision.get("decision_record"):
+            lines.append(_row("decision record", record))
     return lines
 
 
 def serving_section(assets: dict[str, dict[str, Any]]) -> list[str]:
-    """The bento's tag and the command that serves it."""
+    """The bento's tag and the command that serves it; after a rejection, what still serves."""
     bento = assets.get("churn_bento")
+    decision = assets.get("promotion_decision", {})
+    if bento is None and decision.get("outcome") in REJECTIONS:
+        before = decision.get("champion_before")
+        served = (
+            f"champion v{before} keeps serving: make serve"
+            if before not in (None, "none")
+            else "nothing is served yet: no model has passed the gate"
+        )
+        return ["Serving", _row("bento", f"not built (the gate rejected); {served}")]
     if bento is None:
         return []
     serve = str(bento.get("serve", "")).replace("```", "").strip().splitlines()

@@ -38,14 +38,15 @@ GATE_CHECK = Check(
 
 
 def rejected_run() -> RunFacts:
-    """A run whose gate rejected the candidate (today that fails the run: blocking checks)."""
+    """A run whose gate rejected the candidate: a decision, so the run succeeded and
+    churn_bento, with nothing to build, materialized nothing."""
     return RunFacts(
         job="churn_pipeline",
         run_id="420f6312",
-        status="FAILURE",
+        status="SUCCESS",
         seconds=145.1,
         steps=["promotion_decision", "churn_bento"],
-        finished={"promotion_decision": "failed"},
+        finished={"promotion_decision": "succeeded", "churn_bento": "succeeded"},
         assets={
             "validated_customers": {
                 "rows_received": 1200,
@@ -62,39 +63,53 @@ def rejected_run() -> RunFacts:
                 "champion_before": "none",
                 "champion_after": "none",
                 "criteria": CRITERIA,
+                "decision_record": "http://127.0.0.1:5000/#/experiments/1/runs/abc",
             },
         },
         checks=[GATE_CHECK],
-        failures=[StepFailure("promotion_decision", "blocking check gate_fairness failed")],
-        log_path=".churn/logs/churn_pipeline.log",
-        log_tail=["RUN_FAILURE - Execution of run failed."],
     )
 
 
-def test_a_rejection_says_what_was_decided_and_why() -> None:
+def failed_run() -> RunFacts:
+    """A run that really failed: a store was away when the gate registered the model."""
+    facts = rejected_run()
+    facts.status, facts.finished = "FAILURE", {"promotion_decision": "failed"}
+    del facts.assets["promotion_decision"]
+    facts.checks = []
+    facts.failures = [StepFailure("promotion_decision", "StoreUnavailableError: bucket down")]
+    facts.log_path = ".churn/logs/churn_pipeline.log"
+    facts.log_tail = ["RUN_FAILURE - Execution of run failed."]
+    return facts
+
+
+def test_a_rejection_is_a_decision_the_summary_explains() -> None:
     lines = render(rejected_run())
     text = "\n".join(lines)
-    assert lines[0] == "churn_pipeline FAILED in 2 min 25 s (run 420f6312)"
+    assert lines[0] == "churn_pipeline succeeded in 2 min 25 s (run 420f6312)"
     assert "decision               REJECTED (mode enforce)" in text
     assert "reason                 failed: fairness_eo_gender" in text
     assert "fairness_eo_gender: 0.3167 vs limit 0.2" in text
     assert "roc_auc_floor" not in text  # only what failed
+    assert "a decision, not a failure" in text
+    assert "decision record        http://127.0.0.1:5000/#/experiments/1/runs/abc" in text
+    assert "not built (the gate rejected); nothing is served yet" in text
     assert "rows in                1,200" in text and "quarantined            4 (0.3%)" in text
-    # Last: the failed step, its cause, what did not run, the log and its last lines.
+    assert "failed step" not in text and "did not succeed" not in text
+    # With a champion already served, the summary says it keeps serving.
+    facts = rejected_run()
+    facts.assets["promotion_decision"]["champion_before"] = "3"
+    assert "champion v3 keeps serving: make serve" in "\n".join(render(facts))
+
+
+def test_a_failure_comes_last_with_its_step_cause_and_log() -> None:
+    lines = render(failed_run())
+    assert lines[0] == "churn_pipeline FAILED in 2 min 25 s (run 420f6312)"
     tail = lines[-6:]
     assert tail[1].split() == ["failed", "step", "promotion_decision"]
-    assert "blocking check gate_fairness failed" in tail[2]
+    assert "StoreUnavailableError: bucket down" in tail[2]
     assert tail[3].split() == ["not", "run", "churn_bento"]
     assert tail[4].endswith(".churn/logs/churn_pipeline.log")
     assert tail[5].endswith("Execution of run failed.")
-
-
-def test_a_success_has_no_failure_section() -> None:
-    facts = rejected_run()
-    facts.status, facts.failures, facts.finished = "SUCCESS", [], {"promotion_decision": "x"}
-    facts.finished["churn_bento"] = "succeeded"
-    text = "\n".join(render(facts))
-    assert "failed step" not in text and "did not succeed" not in text
 
 
 def test_what_a_failed_check_found() -> None:
@@ -136,6 +151,12 @@ def test_markdown_rows_reads_the_metadata_tables() -> None:
         ({"drift_report": {"breached": True, "model_version": "2"}}, [],
          "drift BREACHED (model v2)"),
         ({}, [GATE_CHECK], "check gate_fairness FAILED"),
+        (
+            {},
+            [Check("churn_bento", "bento_matches_registry", True, "WARN", "",
+                   {"skipped": "the gate rejected v2 (roc_auc_floor)"})],
+            "skipped: the gate rejected v2 (roc_auc_floor)",
+        ),
     ],
 )  # fmt: skip
 def test_the_key_number_of_a_step(assets: dict, checks: list, expected: str) -> None:
