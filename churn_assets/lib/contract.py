@@ -27,6 +27,7 @@ import pandera.pandas as pa
 from churn_assets.lib.settings import CONTRACT_ENV_VAR
 
 if TYPE_CHECKING:
+    from churn_assets.lib.features.declared import FeatureSpec
     from churn_assets.lib.privacy import PrivacyPolicy
 
 BUILTIN_CONTRACT = Path(__file__).resolve().parent.parent / "contracts" / "telco.yaml"
@@ -201,8 +202,16 @@ class DataContract:
             _ = self.privacy
         except PrivacyError as exc:
             raise ContractError(str(exc)) from exc
+        _ = self.engineered_features  # raises ContractError naming the feature and the fix
 
     # ------------------------------------------------------------------ column views
+    @property
+    def engineered_features(self) -> tuple[FeatureSpec, ...]:
+        """The declared engineered features (``features``), validated, inputs first."""
+        from churn_assets.lib.features.declared import parse_features
+
+        return parse_features(self)
+
     @property
     def privacy(self) -> PrivacyPolicy:
         """What previews and the prediction log do with identifier and sensitive fields."""

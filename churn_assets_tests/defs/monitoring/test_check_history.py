@@ -156,6 +156,26 @@ def test_check_alerts_carry_no_rows(caplog: pytest.LogCaptureFixture) -> None:
     assert "7590-VHVEG" not in json.dumps(alert)
 
 
+def test_a_gate_rejection_is_not_alerted_again_as_failed_checks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The gate's failed checks are its decision, alerted once by promotion_decision itself
+    (`gate_rejected`): the sensor leaves them alone and still alerts every other check."""
+    caplog.set_level(logging.INFO)
+    defs = load_defs()
+    gate = dg.AssetKey("promotion_decision")
+    with dg.instance_for_test() as instance:
+        _, cursor = tick(defs, "check_failure_alerts", instance, None)
+        for name in ("gate_quality_floors", "gate_fairness"):
+            instance.report_runless_asset_event(
+                dg.AssetCheckEvaluation(asset_key=gate, check_name=name, passed=False)
+            )
+        _verdict(instance, "2026-04", passed=False)
+        tick(defs, "check_failure_alerts", instance, cursor)
+    sent = [a for a in alerts(caplog) if a["kind"] == "check_failed"]
+    assert [a["fields"]["asset"] for a in sent] == ["landed_batch"]
+
+
 def test_run_failures_are_alerted_once_from_the_event_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
