@@ -1,4 +1,5 @@
-"""The preprocessing pipeline: engineered features, imputation, scaling and one-hot encoding.
+"""The preprocessing pipeline: engineered features, imputation, scaling, rare-category capping
+and one-hot encoding.
 
 Fitted on training rows only, it travels with every model into serving, so a model (and the
 service) takes the contract's raw fields (:func:`model_input_columns`) as input.
@@ -13,6 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from churn_assets.lib.contract import DataContract
+from churn_assets.lib.features.capping import CategoryCapper
 from churn_assets.lib.features.engineering import FeatureBuilder, available_features
 
 
@@ -25,13 +27,15 @@ def build_preprocessor(contract: DataContract) -> Pipeline:
     """An unfitted preprocessing pipeline for the contract's features.
 
     Engineered features, then median imputation + scaling for numeric columns and
-    most-frequent imputation + one-hot encoding (unknown categories ignored) for categorical
-    columns. Output is a dense float matrix.
+    most-frequent imputation, capping of rare categories in high-cardinality fields
+    (:mod:`churn_assets.lib.features.capping`) and one-hot encoding (unknown categories
+    ignored, or counted as the capped field's ``__other__``) for categorical columns. Output
+    is a dense float matrix.
     """
     engineered = available_features(contract)
-    numeric = contract.numeric_features + [f.name for f in engineered if f.kind == "numeric"]
+    numeric = contract.numeric_features + [f.name for f in engineered if f.output == "numeric"]
     categorical = contract.categorical_features + [
-        f.name for f in engineered if f.kind == "categorical"
+        f.name for f in engineered if f.output == "categorical"
     ]
     transformers = []
     if numeric:
@@ -51,6 +55,7 @@ def build_preprocessor(contract: DataContract) -> Pipeline:
                 Pipeline(
                     [
                         ("impute", SimpleImputer(strategy="most_frequent")),
+                        ("cap", CategoryCapper()),
                         (
                             "onehot",
                             OneHotEncoder(
@@ -64,7 +69,7 @@ def build_preprocessor(contract: DataContract) -> Pipeline:
         )
     return Pipeline(
         [
-            ("engineer", FeatureBuilder(tuple(f.name for f in engineered))),
+            ("engineer", FeatureBuilder(engineered)),
             ("encode", ColumnTransformer(transformers, remainder="drop")),
         ]
     )

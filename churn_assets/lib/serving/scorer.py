@@ -7,9 +7,12 @@ does not do that. :meth:`CompiledScorer.compile` reads the fitted parameters onc
 (imputation values, scaler means and scales, one-hot category positions, the model, the
 calibrator) and scores plain columns with NumPy:
 
-- engineered features: the same functions the pipeline uses
-  (:mod:`churn_assets.lib.features.engineering`);
-- encoding: precomputed dictionaries, no pandas;
+- engineered features: the declarations the pipeline's feature builder stores, compiled by
+  the same module (:mod:`churn_assets.lib.features.kinds`: one definition per kind, a column
+  path and a record path);
+- encoding: precomputed dictionaries, no pandas (a capped field's rare or unseen category
+  takes its ``__other__`` column, as :class:`~churn_assets.lib.features.capping.CategoryCapper`
+  maps it);
 - model: its family's ``FamilySpec.raw_scorer`` (a dot product for logistic regression, the
   boosters' own libraries on one thread, a vectorised walk over all trees for a forest);
 - calibration: the fitted calibrator objects themselves.
@@ -28,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.lib.contract import DataContract
-from churn_assets.lib.features.engineering import ENGINEERED_FEATURES, feature_column
+from churn_assets.lib.features.capping import OTHER
+from churn_assets.lib.features.engineering import feature_column
 
 
 class ScorerError(ValueError):
@@ -41,6 +45,7 @@ class _CategoricalEncoding:
     offset: int
     positions: dict[Any, int]  # category -> output column (absolute)
     fill: Any  # most-frequent value for a missing entry
+    other: int = -1  # the column of any other category (-1: none, it encodes as zeros)
 
 
 @dataclass
@@ -55,7 +60,7 @@ class CompiledScorer:
     input_columns: list[str]
     numeric_inputs: list[str]
     family: str
-    engineered: list[str]
+    engineered: list[Any]  # CompiledFeature, from the builder's stored declarations
     numeric_columns: list[str]
     numeric_offset: int
     numeric_fill: np.ndarray
@@ -121,7 +126,8 @@ class CompiledScorer:
                     columns, onehot.categories_, impute.statistics_, strict=True
                 ):
                     positions = {cat: offset + i for i, cat in enumerate(cats)}
-                    categorical.append(_CategoricalEncoding(column, offset, positions, fill))
+                    other = positions.get(OTHER, -1)  # present only if the field was capped
+                    categorical.append(_CategoricalEncoding(column, offset, positions, fill, other))
                     offset += len(cats)
             else:
                 raise ScorerError(f"unknown ColumnTransformer step {name!r}")
@@ -135,7 +141,7 @@ class CompiledScorer:
             input_columns=inputs,
             numeric_inputs=[c for c in inputs if contract.column_info(c).kind == "numeric"],
             family=family,
-            engineered=list(builder.features),
+            engineered=builder.compiled(),
             numeric_columns=numeric_columns,
             numeric_offset=numeric_offset,
             numeric_fill=np.asarray(fills, dtype=np.float64),
@@ -157,8 +163,7 @@ class CompiledScorer:
         return scorer
 
     def _prepare_rows(self) -> None:
-        by_name = {f.name: f for f in ENGINEERED_FEATURES}
-        self._row_features = [by_name[name] for name in self.engineered]
+        self._row_features = list(self.engineered)
         # Python floats: scalar arithmetic on NumPy scalars is several times slower.
         self._fill = [float(v) for v in self.numeric_fill]
         self._mean = [float(v) for v in self.numeric_mean]
@@ -208,11 +213,11 @@ class CompiledScorer:
         hot_rows: list[int] = []
         hot_cols: list[int] = []
         for enc in self.categorical:
-            get, fill = enc.positions.get, enc.fill
+            get, fill, other = enc.positions.get, enc.fill, enc.other
             for i, value in enumerate(columns[enc.column]):
                 if value is None or value != value:  # None or NaN: the imputed category
                     value = fill
-                j = get(value, -1)  # an unknown category encodes as all zeros
+                j = get(value, other)  # unknown: all zeros, or a capped field's other
                 if j >= 0:
                     hot_rows.append(i)
                     hot_cols.append(j)
@@ -270,7 +275,7 @@ class CompiledScorer:
             value = row[enc.column]
             if value is None or value != value:
                 value = enc.fill
-            j = enc.positions.get(value, -1)
+            j = enc.positions.get(value, enc.other)
             if j >= 0:
                 x[0, j] = 1.0
         return x

@@ -36,8 +36,7 @@ def test_engineered_feature_values(contract: DataContract) -> None:
             "PaymentMethod": ["Bank transfer (automatic)", "Electronic check"],
         }
     )
-    names = tuple(f.name for f in available_features(contract))
-    out = FeatureBuilder(names).fit_transform(rows)
+    out = FeatureBuilder(available_features(contract)).fit_transform(rows)
     assert out["avg_monthly_spend"].tolist() == [0.0, 50.0]
     assert out["price_change_ratio"].tolist() == [1.0, 1.2]
     assert out["service_count"].tolist() == [5.0, 0.0]
@@ -56,8 +55,8 @@ def test_engineered_features_follow_the_contract(tmp_path: Path) -> None:
     path = tmp_path / "subs.yaml"
     path.write_text(SUBSCRIPTION_CONTRACT)
     other = DataContract.load(path)
-    # None of the Telco formulas apply to a dataset without their inputs.
-    assert available_features(other) == []
+    # A contract that declares no features gets none (the Telco ones are Telco's declarations).
+    assert available_features(other) == ()
     table = build_feature_table(validate_frame(subscription_frame(300, 2), other).valid, other)
     pipeline = build_preprocessor(other).fit(table[model_input_columns(other)])
     assert pipeline.transform(table[model_input_columns(other)]).shape[0] == len(table)
@@ -65,5 +64,6 @@ def test_engineered_features_follow_the_contract(tmp_path: Path) -> None:
 
 def test_describe_features_lists_what_the_contract_gets(contract: DataContract) -> None:
     described = describe_features(contract)
-    assert list(described.columns) == ["feature", "kind", "description"]
+    assert list(described.columns) == ["feature", "kind", "output", "description"]
     assert described["feature"].tolist() == [f.name for f in available_features(contract)]
+    assert described["kind"].tolist() == ["ratio", "ratio", "count", "bucket", "flag"]

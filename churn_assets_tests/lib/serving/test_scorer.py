@@ -11,7 +11,6 @@ from sklearn.pipeline import Pipeline
 
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.features.engineering import (
-    ENGINEERED_FEATURES,
     TARGET_COL,
     FeatureBuilder,
     build_feature_table,
@@ -117,24 +116,18 @@ def test_engineered_features_match_on_pandas_and_numpy(contract: DataContract) -
     frame = simulate(SimulatorConfig(n_customers=500, months=1, seed=1)).snapshots
     frame.loc[:4, "tenure"] = [0, 6, 7, 48, 49]
     frame.loc[5:6, "TotalCharges"] = np.nan
-    names = tuple(f.name for f in ENGINEERED_FEATURES)
-    built = FeatureBuilder(names).fit(frame).transform(frame)
+    builder = FeatureBuilder(contract.engineered_features)
+    built = builder.fit(frame).transform(frame)
     assert built.loc[:4, "tenure_band"].tolist() == ["0-6", "0-6", "7-12", "25-48", "49+"]
     assert built.loc[0, "price_change_ratio"] == 1.0  # new customers have no history
     assert built.loc[5, "avg_monthly_spend"] == 0.0  # a null total counts as nothing paid
-    one = frame.head(1).to_dict("records")
-    columns = {
-        c: np.array([r[c] for r in one], dtype=float if c in ("tenure",) else object)
-        for c in one[0]
-    }
-    for c in ("MonthlyCharges", "TotalCharges"):
-        columns[c] = columns[c].astype(float)
-    for feature in ENGINEERED_FEATURES:
-        assert feature.compute(columns)[0] == built.loc[0, feature.name]
-    # The per-record formulas agree with the array ones on every row, edges included.
+    # The per-record formulas agree with the array ones on every row, edges included (each
+    # record sees the features computed before it, as the scorer's record path does).
+    compiled = builder.compiled()
     for record, (_, expected) in zip(frame.to_dict("records"), built.iterrows(), strict=True):
-        for feature in ENGINEERED_FEATURES:
-            got, want = feature.compute_row(record), expected[feature.name]
+        for feature in compiled:
+            got = record[feature.name] = feature.compute_row(record)
+            want = expected[feature.name]
             assert got == want or (got != got and want != want), (feature.name, record)
 
 
