@@ -59,7 +59,8 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
         description=(
             f"The best {family} configuration found by an Optuna study (TPE, seeded; median "
             "pruning over CV folds; early stopping for boosters), refitted on all training "
-            "rows behind the fitted preprocessing. Every trial is a nested MLflow run."
+            "rows behind the fitted preprocessing. Every trial is a nested MLflow run. A new "
+            "study starts from the champion's and the last study's best parameters."
         ),
     )
     def tuned_model(
@@ -96,6 +97,7 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 or os.environ.get(settings.OPTUNA_STORAGE_ENV_VAR, ""),
                 workers=config.workers,
                 seed=config.seed,
+                registered_model=platform.registered_model,
             )
             tags = {
                 "family": family,
@@ -139,6 +141,8 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 "tuning_seconds": round(result.seconds, 1),
                 "boosting_rounds": result.final_rounds or 0,
                 "best_params": dg.MetadataValue.json(result.best_params),
+                # What the new study queued first (the champion's, the last study's best).
+                "warm_start": dg.MetadataValue.json(result.warm_start),
                 "optuna_study": job.study_name,
                 "mlflow_run": _mlflow_link(link),
                 "mlflow_run_id": run.info.run_id,

@@ -55,6 +55,8 @@ class TuningJob:
     storage: StudyStore
     seed: int
     workers: int = 1  # processes on the study: this one and workers - 1 helpers
+    # The registered model whose @champion's parameters warm-start a new study (None: none).
+    registered_model: str | None = None
 
     @property
     def X_train(self) -> pd.DataFrame:
@@ -83,6 +85,7 @@ def prepare_tuning(
     *,
     seed: int,
     workers: int = 1,
+    registered_model: str | None = None,
 ) -> TuningJob:
     """Check the training rows and set up the family's study.
 
@@ -91,6 +94,8 @@ def prepare_tuning(
             ``None`` for the journal file under ``home``.
         workers: processes tuning the study at once (this one and ``workers - 1`` helpers it
             starts); each fits with ``budget.threads`` threads.
+        registered_model: the MLflow registered model whose ``@champion`` warm-starts a new
+            study (:mod:`.warm_start`); ``None`` for the earlier studies only.
 
     Raises:
         TrainingDataError: when the rows cannot support fitting (the message names the family).
@@ -122,6 +127,7 @@ def prepare_tuning(
         storage=StudyStore(storage_url or None, home),
         seed=seed,
         workers=workers,
+        registered_model=registered_model,
     )
 
 
@@ -149,6 +155,7 @@ def run_tuning(
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.lib.tracking import log_dataset, log_model
     from churn_assets.lib.training.tuning import fit_final, tune
+    from churn_assets.lib.training.warm_start import find_warm_starts
     from churn_assets.lib.training.worker import TrialRuns
 
     report = progress or (lambda _line: None)
@@ -156,6 +163,9 @@ def run_tuning(
     log_dataset(job.train_set, "train_set", TARGET_COL, context="training")
     mlflow.log_params({f"budget.{k}": v for k, v in dataclasses.asdict(job.budget).items()})
     mlflow.log_params({"tuning.workers": job.workers, "optuna.storage": job.storage.describe()})
+    starts = find_warm_starts(
+        job.family, job.registered_model, job.storage.open(), job.study_name, report
+    )
     result = tune(
         job.family,
         job.X,
@@ -167,6 +177,7 @@ def run_tuning(
         callbacks=[trial_progress(job, report)],
         workers=job.workers,
         trial_runs=TrialRuns(mlflow.get_tracking_uri(), run_id, experiment_id),
+        warm_starts=starts,
     )
     pipeline = fit_final(result, job.preprocessor, job.X_train, job.y, job.budget.threads, job.seed)
     mlflow.log_params({f"best.{k}": v for k, v in result.best_params.items()})

@@ -38,6 +38,7 @@ from churn_assets.lib.training.training_data import TrainingDataError, positive_
 
 if TYPE_CHECKING:
     from churn_assets.lib.training.session import TrialRuns
+    from churn_assets.lib.training.warm_start import WarmStart
 
 
 @dataclass
@@ -64,6 +65,8 @@ class TuningResult:
     trial_logging_error: str = ""
     # Runs a killed earlier search of this study had left RUNNING, ended by this one.
     orphaned_runs_ended: list[str] = field(default_factory=list)
+    # The configurations queued as the first trials (:mod:`.warm_start`): source, params.
+    warm_start: list[dict[str, Any]] = field(default_factory=list)
 
     def top_trials(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` best trials of the study (by CV ROC-AUC)."""
@@ -82,6 +85,7 @@ def tune(
     *,
     workers: int = 1,
     trial_runs: TrialRuns | None = None,
+    warm_starts: Sequence[WarmStart] = (),
 ) -> TuningResult:
     """Run (or resume) one family's study until its trial budget is held or its time is up.
 
@@ -99,6 +103,9 @@ def tune(
             (:func:`~churn_assets.lib.training.trial_runs.end_orphaned_runs`), and the run is tagged
             with this process as its owner. Trial logging is best-effort: the trials it
             could not log are counted in the result.
+        warm_starts: configurations queued as the first trials when the study is new
+            (:func:`~churn_assets.lib.training.warm_start.find_warm_starts`); a resumed
+            study queues nothing.
     """
     import socket
 
@@ -112,8 +119,11 @@ def tune(
 
     if workers > 1 and not isinstance(storage, StudyStore):
         raise ValueError("tuning with several workers needs a StudyStore the helpers can open")
+    from churn_assets.lib.training.warm_start import enqueue
+
     study = open_study(storage, name, seed)
     before = len(study.trials)
+    queued = enqueue(study, list(warm_starts))
     ended = _claim_runs(trial_runs, name) if trial_runs is not None else []
     session = Session.start(family, budget, seed, trial_runs)
     session.publish(study)
@@ -133,6 +143,7 @@ def tune(
     )
     result.trials_not_logged, result.trial_logging_error = not_logged(study, session)
     result.orphaned_runs_ended = ended
+    result.warm_start = [w.as_dict() for w in queued]
     return result
 
 
