@@ -42,7 +42,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         # checks of the gate) opened, so the fixture does not depend on whether a tiny
         # simulated dataset meets the production floors and limits.
         gate = {"mode": "force", "reason": "service test fixture"}
-        limits = {"max_demographic_parity_difference": 1.0, "max_equalized_odds_difference": 1.0}
+        limits = {
+            "max_equal_opportunity_difference": 1.0,
+            "max_demographic_parity_difference": 1.0,
+            "max_equalized_odds_difference": 1.0,
+        }
         result = run(
             [*INGESTION, *FEATURES, *TRAINING, "churn_bento"],
             ops={"promotion_decision": {"config": gate}, "fairness_report": {"config": limits}},

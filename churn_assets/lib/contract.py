@@ -27,6 +27,7 @@ import pandera.pandas as pa
 from churn_assets.lib.settings import CONTRACT_ENV_VAR
 
 if TYPE_CHECKING:
+    from churn_assets.lib.evaluation.fairness_policy import FairnessSpec
     from churn_assets.lib.features.declared import FeatureSpec
     from churn_assets.lib.privacy import PrivacyPolicy
 
@@ -202,6 +203,12 @@ class DataContract:
             _ = self.privacy
         except PrivacyError as exc:
             raise ContractError(str(exc)) from exc
+        from churn_assets.lib.evaluation.fairness_policy import FairnessContractError
+
+        try:
+            _ = self.fairness
+        except FairnessContractError as exc:
+            raise ContractError(str(exc)) from exc
         _ = self.engineered_features  # raises ContractError naming the feature and the fix
 
     # ------------------------------------------------------------------ column views
@@ -211,6 +218,13 @@ class DataContract:
         from churn_assets.lib.features.declared import parse_features
 
         return parse_features(self)
+
+    @property
+    def fairness(self) -> FairnessSpec:
+        """How each sensitive attribute is judged (criterion, limit, bands; docs/fairness.md)."""
+        from churn_assets.lib.evaluation.fairness_policy import FairnessSpec
+
+        return FairnessSpec.from_contract(self)
 
     @property
     def privacy(self) -> PrivacyPolicy:

@@ -31,6 +31,7 @@ CONFIG = {
         **{f"tuned_{f}": {"config": FAST_TUNING} for f in FAMILIES},
         "fairness_report": {
             "config": {
+                "max_equal_opportunity_difference": 1.0,
                 "max_demographic_parity_difference": 1.0,
                 "max_equalized_odds_difference": 1.0,
             }

@@ -1,38 +1,259 @@
 """Group fairness of the decision (offer / no offer) over the contract's sensitive attributes.
 
-fairlearn's ``MetricFrame`` gives selection rate, true positive rate and false positive rate
-per group; the demographic parity difference (gap in offer rates) and the equalized odds
-difference (the larger of the TPR and FPR gaps) summarise each attribute and are compared with
-the limits of a ``FairnessPolicy``. The promotion gate takes these verdicts as they are.
+Each attribute is judged on ONE criterion, chosen in the contract (default: equal
+opportunity, docs/fairness.md): a retention offer is a benefit, so what must not depend on
+the group is the chance that a customer who is about to leave gets one (the true positive
+rate). Demographic parity (gap in offer rates) and equalized odds (the larger of the TPR and
+FPR gaps) are always reported beside it, not judged.
+
+Groups: a categorical attribute (or a numeric one with few values, e.g. SeniorCitizen 0/1)
+groups by value; a numeric one is cut into the contract's ``bands``, else into quantile bins
+whose edges come from the rows being judged (rounded to two significant figures). A group
+with fewer rows (or churners, for a rate of churners) than the minimum is reported and not
+judged; an attribute with fewer than two judged groups passes, saying so.
+
+The gap's 95% interval comes from a bootstrap stratified by group and label (the group's
+churner and non-churner counts stay fixed, so each resampled rate is a binomial draw). By
+default an attribute fails when the interval's lower end is above the limit: the data show a
+gap larger than the policy accepts, beyond sampling noise (with ~100 churners in a group a
+TPR has a standard error of ~0.04). ``judged_on: point`` judges the measured gap instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from churn_assets.lib.evaluation.fairness_policy import MEANING, AttributeRule, FairnessSpec
+
 if TYPE_CHECKING:
     from churn_assets.lib.evaluation.policy import FairnessPolicy
     from churn_assets.lib.training.champion import ChampionCandidate
 
+_GAP_COLUMNS = {
+    "demographic_parity": "demographic_parity_difference",
+    "equal_opportunity": "equal_opportunity_difference",
+    "equalized_odds": "equalized_odds_difference",
+}
+
 
 @dataclass
 class FairnessResult:
-    """Per-group rates and per-attribute disparities with their verdicts."""
+    """Per-group rates and per-attribute verdicts (one judged criterion per attribute)."""
 
-    by_group: pd.DataFrame  # attribute, group, rows, selection_rate, tpr, fpr
-    summary: pd.DataFrame  # attribute, demographic_parity_difference, equalized_odds_difference,
-    #                        and whether each is within its limit
+    by_group: pd.DataFrame  # attribute, group, rows, positives, selection_rate, tpr, fpr,
+    #                         judged, note
+    summary: pd.DataFrame  # attribute, criterion, value, ci_low, ci_high, limit, verdict,
+    #                        passed, the three gaps, groups, not_judged, binning, detail
     model_uri: str | None = None  # the MLflow model whose decisions were assessed
+    frontier: pd.DataFrame | None = None  # fairness-vs-profit points (fairness_frontier)
+    frontier_note: str = ""
 
     @property
     def passed(self) -> bool:
-        """True when every attribute is within both limits."""
-        return bool(self.summary[["dp_within_limit", "eo_within_limit"]].all().all())
+        """True when every attribute passes its criterion."""
+        return bool(self.summary["passed"].all())
+
+
+def _nice(value: float) -> float:
+    """``value`` rounded to two significant figures (edges a reader can name)."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, 1 - math.floor(math.log10(abs(value))))
+
+
+def _label(value: float) -> str:
+    return f"{value:g}"
+
+
+def groups_of(values: pd.Series, rule: AttributeRule) -> tuple[pd.Categorical, str]:
+    """The group label of every row, and how the groups were formed.
+
+    A band ``a-b`` holds ``a <= value < b`` (the last declared band includes ``b``).
+    """
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    distinct = values.dropna().nunique()
+    if rule.bands is None and (not numeric or distinct <= rule.max_categorical_values):
+        labels = values.astype(object).where(values.notna(), "missing").astype(str)
+        return pd.Categorical(labels), "values"
+    x = values.astype(float).to_numpy()
+    if rule.bands is not None:
+        edges = list(rule.bands)
+        names = [f"{_label(a)}-{_label(b)}" for a, b in itertools.pairwise(edges)]
+        cuts = [-np.inf, *edges[:-1], np.nextafter(edges[-1], np.inf), np.inf]
+        names = [f"<{_label(edges[0])}", *names, f">{_label(edges[-1])}"]
+        how = f"bands from the contract: {', '.join(names[1:-1])}"
+    else:
+        quantiles = np.nanquantile(x, np.linspace(0, 1, rule.bins + 1)[1:-1])
+        inner = sorted({_nice(float(q)) for q in quantiles})
+        low, high = _nice(float(np.nanmin(x))), _nice(float(np.nanmax(x)))
+        inner = [e for e in inner if low < e <= high]
+        bounds = [low, *inner, high]
+        names = [f"{_label(a)}-{_label(b)}" for a, b in itertools.pairwise(bounds)]
+        cuts = [-np.inf, *inner, np.inf]
+        how = (
+            f"{rule.bins} quantile bins, edges from the judged rows rounded to 2 significant "
+            f"figures: {', '.join(names)}"
+        )
+    index = np.searchsorted(np.asarray(cuts[1:-1]), x, side="right")
+    labels = np.asarray(names, dtype=object)[index]
+    labels[np.isnan(x)] = "missing"
+    # Categorical in band order, so tables list "8-29" before "29-56".
+    order = [n for n in [*names, "missing"] if n in set(labels)]
+    return pd.Categorical(labels, categories=order), how
+
+
+def _group_table(
+    y: np.ndarray, decision: np.ndarray, labels: pd.Categorical, rule: AttributeRule
+) -> pd.DataFrame:
+    frame = pd.DataFrame({"group": labels, "y": y, "d": decision})
+    frame["tp"] = frame["y"] & frame["d"]
+    frame["fp"] = (1 - frame["y"]) & frame["d"]
+    table = frame.groupby("group", sort=True, observed=True).agg(
+        rows=("y", "size"),
+        positives=("y", "sum"),
+        offers=("d", "sum"),
+        tp=("tp", "sum"),
+        fp=("fp", "sum"),
+    )
+    table["negatives"] = table["rows"] - table["positives"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["selection_rate"] = table["offers"] / table["rows"]
+        table["tpr"] = table["tp"] / table["positives"].where(table["positives"] > 0)
+        table["fpr"] = table["fp"] / table["negatives"].where(table["negatives"] > 0)
+    notes = []
+    for rows, pos, neg in table[["rows", "positives", "negatives"]].itertuples(index=False):
+        notes.append(_why_not(rule, rows, pos, neg))
+    table["judged"] = [not n for n in notes]
+    table["note"] = [f"not judged: {n}" if n else "" for n in notes]
+    table = table.reset_index()
+    table["group"] = table["group"].astype(str)
+    return table
+
+
+def _why_not(rule: AttributeRule, rows: int, positives: int, negatives: int) -> str:
+    if rows < rule.min_group_rows:
+        return f"{rows} rows < {rule.min_group_rows}"
+    needs_positives = rule.criterion in ("equal_opportunity", "equalized_odds")
+    if needs_positives and positives < rule.min_group_positives:
+        return f"{positives} churners < {rule.min_group_positives}"
+    if rule.criterion == "equalized_odds" and negatives < rule.min_group_positives:
+        return f"{negatives} non-churners < {rule.min_group_positives}"
+    return ""
+
+
+def _gaps(sel: np.ndarray, tpr: np.ndarray, fpr: np.ndarray) -> dict[str, np.ndarray]:
+    """Max-minus-min gaps over the group axis (the last one); NaN rates are left out."""
+
+    def spread(rates: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.nanmax(rates, axis=-1) - np.nanmin(rates, axis=-1)
+
+    tpr_gap, fpr_gap = spread(tpr), spread(fpr)
+    return {
+        "demographic_parity": spread(sel),
+        "equal_opportunity": tpr_gap,
+        "equalized_odds": np.fmax(tpr_gap, fpr_gap),
+    }
+
+
+def _interval(table: pd.DataFrame, criterion: str, policy: FairnessPolicy) -> tuple[float, float]:
+    """95% percentile interval of the criterion's gap: stratified bootstrap by group x label,
+    so each resampled true (false) positive count is a binomial draw on the group's churners
+    (non-churners)."""
+    rng = np.random.default_rng(policy.seed)
+    shape = (policy.n_bootstrap, len(table))
+    pos, neg = table["positives"].to_numpy(), table["negatives"].to_numpy()
+    tpr = np.nan_to_num(table["tpr"].to_numpy(dtype=float))
+    fpr = np.nan_to_num(table["fpr"].to_numpy(dtype=float))
+    tp, fp = rng.binomial(pos, tpr, shape), rng.binomial(neg, fpr, shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = _gaps(
+            (tp + fp) / table["rows"].to_numpy(),
+            np.where(pos > 0, tp / np.maximum(pos, 1), np.nan),
+            np.where(neg > 0, fp / np.maximum(neg, 1), np.nan),
+        )[criterion]
+    low, high = np.nanpercentile(draws, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _judge(
+    attribute: str, table: pd.DataFrame, rule: AttributeRule, policy: FairnessPolicy, how: str
+) -> dict:
+    judged = table[table["judged"]]
+    not_judged = "; ".join(
+        f"{g} ({n.removeprefix('not judged: ')})"
+        for g, n in table.loc[~table["judged"], ["group", "note"]].itertuples(index=False)
+    )
+    row = {
+        "attribute": attribute,
+        "criterion": rule.criterion,
+        "limit": rule.limit,
+        "limit_from": rule.limit_from,
+        "judged_on": policy.judged_on,
+        "groups": len(table),
+        "groups_judged": len(judged),
+        "not_judged": not_judged,
+        "binning": how,
+    }
+    if len(judged) < 2:
+        reason = f"not judged: {len(judged)} group(s) with at least {rule.min_group_rows} rows" + (
+            f" and {rule.min_group_positives} churners"
+            if rule.criterion != "demographic_parity"
+            else ""
+        )
+        nan = float("nan")
+        return {
+            **row,
+            "value": nan,
+            "ci_low": nan,
+            "ci_high": nan,
+            "verdict": "not judged",
+            "passed": True,
+            **{column: nan for column in _GAP_COLUMNS.values()},
+            "detail": f"{attribute}: {reason}; passes (nothing to compare)",
+        }
+    gaps = _gaps(*(judged[c].to_numpy(dtype=float) for c in ("selection_rate", "tpr", "fpr")))
+    gaps = {k: float(v) for k, v in gaps.items()}
+    value = gaps[rule.criterion]
+    low, high = _interval(judged, rule.criterion, policy)
+    tolerance = 1e-12
+    if policy.judged_on == "point":
+        passed = value <= rule.limit + tolerance
+        verdict = "within" if passed else "exceeds"
+    else:
+        passed = low <= rule.limit + tolerance
+        verdict = "within" if high <= rule.limit else ("inconclusive" if passed else "exceeds")
+    rate = {"demographic_parity": "selection_rate", "equal_opportunity": "tpr"}.get(
+        rule.criterion, "tpr"
+    )
+    groups = ", ".join(
+        f"{g} {r:.2f} ({p} churners)" if rate == "tpr" else f"{g} {r:.2f} ({n} rows)"
+        for g, r, p, n in judged[["group", rate, "positives", "rows"]].itertuples(index=False)
+    )
+    judged_by = "95% interval's lower end" if policy.judged_on == "interval" else "measured gap"
+    detail = (
+        f"{rule.criterion.replace('_', ' ')} ({MEANING[rule.criterion]}) {value:.3f}, 95% CI "
+        f"{low:.3f}-{high:.3f}, limit {rule.limit:g} ({rule.limit_from}), judged on the "
+        f"{judged_by}: {verdict}; {rate} by group: {groups}"
+        + (f"; not judged: {not_judged}" if not_judged else "")
+    )
+    return {
+        **row,
+        "value": value,
+        "ci_low": low,
+        "ci_high": high,
+        "verdict": verdict,
+        "passed": bool(passed),
+        **{column: gaps[c] for c, column in _GAP_COLUMNS.items()},
+        "detail": detail,
+    }
 
 
 def assess(
@@ -41,60 +262,46 @@ def assess(
     decision: np.ndarray,
     sensitive: list[str],
     limits: FairnessPolicy,
+    spec: FairnessSpec | None = None,
 ) -> FairnessResult:
     """Fairness of binary decisions across each sensitive attribute present in ``frame``.
+
+    Args:
+        limits: the run config's limits and group minimums.
+        spec: the contract's choices (criterion, limits, bands); defaults when None.
 
     Raises:
         ValueError: when none of the sensitive attributes is in ``frame``.
     """
-    from fairlearn.metrics import (
-        MetricFrame,
-        demographic_parity_difference,
-        equalized_odds_difference,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
-
-    max_dp_difference = limits.max_demographic_parity_difference
-    max_eo_difference = limits.max_equalized_odds_difference
+    spec = spec or FairnessSpec()
     present = [c for c in sensitive if c in frame]
     if not present:
         raise ValueError(f"none of the sensitive attributes {sensitive} is in the data")
     y = np.asarray(y).astype(int)
     decision = np.asarray(decision).astype(int)
-    groups, rows = [], []
+    tables, rows = [], []
     for attribute in present:
-        values = frame[attribute].astype(str).to_numpy()
-        metrics = MetricFrame(
-            metrics={
-                "selection_rate": selection_rate,
-                "tpr": true_positive_rate,
-                "fpr": false_positive_rate,
-            },
-            y_true=y,
-            y_pred=decision,
-            sensitive_features=values,
-        )
-        table = metrics.by_group.reset_index().rename(columns={"sensitive_feature_0": "group"})
+        rule = spec.rule(attribute, limits)
+        labels, how = groups_of(frame[attribute].reset_index(drop=True), rule)
+        table = _group_table(y, decision, labels, rule)
+        rows.append(_judge(attribute, table, rule, limits, how))
         table.insert(0, "attribute", attribute)
-        counts = pd.Series(values).value_counts()
-        table.insert(2, "rows", table["group"].map(counts).astype(int))
-        groups.append(table)
-        dp = float(demographic_parity_difference(y, decision, sensitive_features=values))
-        eo = float(equalized_odds_difference(y, decision, sensitive_features=values))
-        rows.append(
-            {
-                "attribute": attribute,
-                "demographic_parity_difference": dp,
-                "dp_limit": max_dp_difference,
-                "dp_within_limit": dp <= max_dp_difference,
-                "equalized_odds_difference": eo,
-                "eo_limit": max_eo_difference,
-                "eo_within_limit": eo <= max_eo_difference,
-            }
+        tables.append(
+            table[
+                [
+                    "attribute",
+                    "group",
+                    "rows",
+                    "positives",
+                    "selection_rate",
+                    "tpr",
+                    "fpr",
+                    "judged",
+                    "note",
+                ]
+            ]
         )
-    return FairnessResult(pd.concat(groups, ignore_index=True), pd.DataFrame(rows))
+    return FairnessResult(pd.concat(tables, ignore_index=True), pd.DataFrame(rows))
 
 
 def assess_candidate(
@@ -103,17 +310,31 @@ def assess_candidate(
     target: str,
     sensitive: list[str],
     limits: FairnessPolicy,
+    spec: FairnessSpec | None = None,
 ) -> FairnessResult:
     """Fairness of the champion candidate's offer decisions on the test rows."""
     result = assess(
-        test_set, test_set[target].to_numpy(), champion.predict(test_set), sensitive, limits
+        test_set, test_set[target].to_numpy(), champion.predict(test_set), sensitive, limits, spec
     )
     result.model_uri = champion.mlflow_model_uri
     return result
 
 
-def publish(result: FairnessResult, folder: Path) -> None:
-    """The summary and per-group tables as CSV files in ``folder``."""
+@dataclass
+class Published:
+    """Where the fairness report's files are."""
+
+    folder: Path
+    files: list[str] = field(default_factory=list)
+
+
+def publish(result: FairnessResult, folder: Path) -> Published:
+    """The summary and per-group tables (and the frontier, when measured) as CSV files."""
     folder.mkdir(parents=True, exist_ok=True)
     result.summary.to_csv(folder / "summary.csv", index=False)
     result.by_group.to_csv(folder / "by_group.csv", index=False)
+    files = ["summary.csv", "by_group.csv"]
+    if result.frontier is not None:
+        result.frontier.to_csv(folder / "frontier.csv", index=False)
+        files.append("frontier.csv")
+    return Published(folder, files)

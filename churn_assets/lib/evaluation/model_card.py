@@ -54,9 +54,10 @@ class CardInputs:
     data: dict[str, Any]  # source, rows, period, positive_rate, split sizes
     test_metrics: pd.DataFrame  # metric, value, ci_low, ci_high (from MLflow / evaluation)
     segments: pd.DataFrame
-    fairness: pd.DataFrame
+    fairness: pd.DataFrame  # fairness_table(): one row per sensitive attribute
     top_features: pd.DataFrame
     decision: str = PENDING
+    fairness_note: str = ""  # how the criteria were judged, and the fairness-vs-profit frontier
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -108,6 +109,7 @@ Held-out test rows, 95% bootstrap intervals.
 
 ## Fairness
 {_table(inputs.fairness)}
+{inputs.fairness_note}
 
 ## Top features
 Mean |SHAP| per contract field on a sample of test rows.
@@ -126,6 +128,54 @@ Mean |SHAP| per contract field on a sample of test rows.
 ## Promotion decision
 {inputs.decision}
 """
+
+
+def fairness_table(result: FairnessResult) -> pd.DataFrame:
+    """The card's fairness table: the judged criterion, its value (95% interval), limit and
+    verdict, the other two gaps beside it, and the groups that were too small to judge."""
+    rows = []
+    for row in result.summary.to_dict("records"):
+        judged = pd.notna(row["value"])
+        rows.append(
+            {
+                "attribute": row["attribute"],
+                "criterion": row["criterion"],
+                "judged value (95% CI)": (
+                    f"{row['value']:.3f} ({row['ci_low']:.3f}-{row['ci_high']:.3f})"
+                    if judged
+                    else "-"
+                ),
+                "limit": row["limit"],
+                "verdict": row["verdict"],
+                "passed": bool(row["passed"]),
+                "DP difference": round(row["demographic_parity_difference"], 3),
+                "TPR gap": round(row["equal_opportunity_difference"], 3),
+                "EO difference": round(row["equalized_odds_difference"], 3),
+                "groups not judged": row["not_judged"] or "-",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def fairness_note(result: FairnessResult) -> str:
+    """How the verdicts were reached and, when measured, what meeting the policy costs."""
+    judged_on = set(result.summary["judged_on"])
+    how = (
+        "an attribute fails when the lower end of its gap's 95% bootstrap interval is above "
+        "the limit (the data show the gap is too large)"
+        if judged_on == {"interval"}
+        else "an attribute fails when its measured gap is above the limit"
+    )
+    lines = [
+        "",
+        f"Only the criterion is judged ({how}); DP (offer rates) and EO (true and false "
+        "positive rates) are reported beside it. Groups: "
+        + "; ".join(f"{r['attribute']}: {r['binning']}" for r in result.summary.to_dict("records"))
+        + " (docs/fairness.md).",
+    ]
+    if result.frontier_note:
+        lines += ["", result.frontier_note]
+    return "\n".join(lines)
 
 
 def missing_sections(card: str) -> list[str]:
@@ -218,8 +268,9 @@ def build_card(
         },
         test_metrics=evaluation.metrics.round(4),
         segments=evaluation.segments.round(4),
-        fairness=fairness.summary.round(4),
+        fairness=fairness_table(fairness),
         top_features=importance.head(10).round(4),
+        fairness_note=fairness_note(fairness),
     )
     return render(inputs)
 

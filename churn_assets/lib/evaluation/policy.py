@@ -7,6 +7,8 @@ Import-light on purpose (pydantic only): the definitions import it when they loa
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 # Shared by every bootstrap of the platform (metric intervals, the gate's paired test).
@@ -22,20 +24,55 @@ class EvaluationPolicy(BaseModel):
 
 
 class FairnessPolicy(BaseModel):
-    """Limits on group disparities of the offer decision (absolute differences in rates).
+    """Run-time limits of the fairness report (and so of the promotion gate), one per
+    criterion, and the group sizes below which a group is reported but not judged.
 
-    Policy, not physics: on the simulator (where seniors really churn more) the demo champion
-    shows DP 0.08 / EO 0.14 for SeniorCitizen; set these to what your business and regulator
-    accept. The promotion gate reads the verdicts of ``fairness_report``, so these are the
-    gate's fairness limits too.
+    The contract chooses the criterion per attribute (``lib.evaluation.fairness_policy``,
+    default equal opportunity) and may set an attribute's limit, bands and group minimums;
+    what it declares wins, these fill in what it leaves open. Limits are policy, not physics;
+    the defaults come from the real Telco file (docs/fairness.md): the platform's champion
+    shows a TPR gap of 0.05 for SeniorCitizen (95% interval 0.00-0.14 with 96 senior
+    churners in the test rows) and a demographic parity difference of 0.17, because seniors
+    churn more and an accurate model offers them more.
     """
 
+    max_equal_opportunity_difference: float = Field(
+        0.10, description="largest gap in true positive rates (churners offered) between groups"
+    )
     max_demographic_parity_difference: float = Field(
         0.15, description="largest gap in offer rates between groups of an attribute"
     )
     max_equalized_odds_difference: float = Field(
         0.20, description="largest gap in true or false positive rates between groups"
     )
+    judged_on: Literal["interval", "point"] = Field(
+        "interval",
+        description="interval: fail when the lower end of the gap's 95% bootstrap interval "
+        "exceeds the limit (the data show the gap is too large); point: fail when the "
+        "measured gap exceeds it",
+    )
+    min_group_rows: int = Field(30, description="groups with fewer test rows are not judged")
+    min_group_positives: int = Field(
+        10,
+        description="groups with fewer churners (and, for equalized odds, non-churners) are "
+        "not judged on rates of them",
+    )
+    quantile_bins: int = Field(
+        4, description="quantile bins of a numeric attribute the contract gives no bands"
+    )
+    max_categorical_values: int = Field(
+        10, description="a numeric attribute with at most this many values stays categorical"
+    )
+    n_bootstrap: int = Field(BOOTSTRAP_RESAMPLES, description="resamples of the gap interval")
+    seed: int = Field(SEED, description="seed of the resampling")
+
+    def limit(self, criterion: str) -> float:
+        """The configured limit of a criterion (``equal_opportunity`` ...)."""
+        return {
+            "equal_opportunity": self.max_equal_opportunity_difference,
+            "demographic_parity": self.max_demographic_parity_difference,
+            "equalized_odds": self.max_equalized_odds_difference,
+        }[criterion]
 
 
 class ExplanationPolicy(BaseModel):

@@ -14,8 +14,10 @@ Criteria, each measured on the same held-out test rows:
   interval is recorded in the criterion. Both models are compared on the test rows the
   champion never saw (``compare_rows``: its training and validation customers are left out,
   see ``lib.registry.promotion``); the challenger never saw any test row.
-* **Fairness**: demographic parity and equalized odds differences within limits, as judged by
-  ``fairness_report`` (the gate takes its verdicts; the limits are ``FairnessPolicy``'s).
+* **Fairness**: per sensitive attribute, the criterion its contract chose (default equal
+  opportunity: the gap in true positive rates) within its limit, as judged by
+  ``fairness_report`` (the gate takes its verdicts; limits from the contract and
+  ``FairnessPolicy``; docs/fairness.md).
 * **Model card**: every required section present and filled.
 
 The challenger's numbers are those of ``evaluation_report`` (its per-row test scores, so the
@@ -207,28 +209,20 @@ def no_segment_regression(
 
 
 def fairness(result: FairnessResult) -> list[Criterion]:
-    """The fairness report's verdicts, two criteria per sensitive attribute."""
-    out = []
-    for row in result.summary.to_dict("records"):
-        out.append(
-            Criterion(
-                f"fairness_dp_{row['attribute']}",
-                bool(row["dp_within_limit"]),
-                float(row["demographic_parity_difference"]),
-                float(row["dp_limit"]),
-                "demographic parity difference of offer rates within the limit",
-            )
+    """The fairness report's verdicts: one criterion per sensitive attribute, named by the
+    criterion the contract chose for it (``fairness_equal_opportunity_SeniorCitizen``). An
+    attribute without two groups large enough to compare passes with value 0 (its detail
+    says why): JSON records and Dagster metadata take no NaN."""
+    return [
+        Criterion(
+            f"fairness_{row['criterion']}_{row['attribute']}",
+            bool(row["passed"]),
+            float(row["value"]) if np.isfinite(row["value"]) else 0.0,
+            float(row["limit"]),
+            str(row["detail"]),
         )
-        out.append(
-            Criterion(
-                f"fairness_eo_{row['attribute']}",
-                bool(row["eo_within_limit"]),
-                float(row["equalized_odds_difference"]),
-                float(row["eo_limit"]),
-                "equalized odds difference within the limit",
-            )
-        )
-    return out
+        for row in result.summary.to_dict("records")
+    ]
 
 
 def card_complete(card: str) -> Criterion:

@@ -30,8 +30,9 @@ CHECKS = {
     NO_REGRESSION: "Shown not worse than the current champion by more than the margin: the "
     "lower end of the paired-bootstrap 95% interval of the AUC difference, on test rows the "
     "champion never saw.",
-    FAIRNESS: "Demographic parity and equalized odds differences within the limits of "
-    "fairness_report.",
+    FAIRNESS: "Per sensitive attribute, the criterion its contract chose (default equal "
+    "opportunity: churners of every group offered at similar rates) within its limit, as "
+    "judged by fairness_report; groups too small to judge are reported, not judged.",
     MODEL_CARD_COMPLETE: "The model card has every required section, filled from real numbers.",
 }
 

@@ -25,7 +25,11 @@ NAME = "churn-model"
 GATE = ["evaluation_report", "fairness_report", "promotion_decision"]
 # fairness_report's limits opened: on 900 simulated customers the equalized-odds estimate is
 # noise (0.30 on 46 churners of one hash split), and the fairness gate has its own case below.
-OPEN = {"max_demographic_parity_difference": 1.0, "max_equalized_odds_difference": 1.0}
+OPEN = {
+    "max_equal_opportunity_difference": 1.0,
+    "max_demographic_parity_difference": 1.0,
+    "max_equalized_odds_difference": 1.0,
+}
 
 
 def _run(selection: list[str], ops: dict | None = None) -> dg.ExecuteInProcessResult:
@@ -172,9 +176,14 @@ def test_gate_lifecycle(
     assert not forced.success
     assert _champion_version(home) == "1"
 
-    # A fairness breach blocks too: fairness_report's limits (tightened to the impossible)
-    # are the gate's.
-    impossible = {"max_equalized_odds_difference": 0.0, "max_demographic_parity_difference": 0.0}
+    # A fairness breach blocks too: fairness_report's limits (tightened to the impossible:
+    # any measured gap fails, every group judged) are the gate's.
+    impossible = {
+        "max_equal_opportunity_difference": 0.0,
+        "judged_on": "point",
+        "min_group_rows": 1,
+        "min_group_positives": 1,
+    }
     unfair = _run(
         ["fairness_report", "promotion_decision"], {"fairness_report": {"config": impossible}}
     )

@@ -89,16 +89,19 @@ def test_criteria_come_from_the_reports_grouped_as_the_checks(measured) -> None:
     floors = {c.name: c for c in groups["gate_quality_floors"]}
     assert floors["roc_auc_floor"].value == report.value("roc_auc")
     assert floors["pr_auc_floor"].threshold == pytest.approx(2.0 * report.labels.mean())
+    # One criterion per attribute, named by the criterion that judged it (default: equal
+    # opportunity), with the report's value, limit and a detail naming the groups' rates.
     fair = {c.name: c for c in groups["gate_fairness"]}
     summary = fairness.summary.set_index("attribute")
-    assert (
-        fair["fairness_dp_gender"].value == summary.loc["gender", "demographic_parity_difference"]
-    )
-    assert fair["fairness_eo_gender"].threshold == FairnessPolicy().max_equalized_odds_difference
+    assert list(fair) == ["fairness_equal_opportunity_gender"]
+    criterion = fair["fairness_equal_opportunity_gender"]
+    assert criterion.value == summary.loc["gender", "equal_opportunity_difference"]
+    assert criterion.threshold == FairnessPolicy().max_equal_opportunity_difference
+    assert "Female" in criterion.detail and "Male" in criterion.detail and "CI" in criterion.detail
     assert all(c.passed for c in groups["gate_model_card_complete"])
 
     # The gate takes the fairness report's verdicts: its limits, not limits of its own.
-    strict = FairnessPolicy(max_demographic_parity_difference=0, max_equalized_odds_difference=0)
+    strict = FairnessPolicy(max_equal_opportunity_difference=0, judged_on="point")
     unfair = assess(frame, report.labels, decisions, ["gender"], strict)
     verdicts = gate.criteria(GatePolicy(), report, unfair, _card(), frame, ["Contract"], None)
     assert not any(c.passed for c in verdicts["gate_fairness"])
