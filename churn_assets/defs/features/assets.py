@@ -10,12 +10,15 @@ SPLIT_NAMES = ("train_set", "validation_set", "test_set")
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="1")
-def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output:
+def customer_features(
+    context: dg.AssetExecutionContext, platform: ChurnPlatform, validated_customers
+) -> dg.Output:
     """Validated rows as model-ready features: contract fields plus engineered features.
 
-    Engineered features (declared in `churn_assets/lib/features/engineering.py`, next to the
-    contract) are built only when the contract has their inputs. The target becomes `_target`
-    (1 = the contract's positive label).
+    Engineered features are declared in the contract (`features`, see
+    docs/configuration.md#declared-features). The target becomes `_target` (1 = the
+    contract's positive label). A feature column that looks like an identifier (unique per
+    customer) is warned about in the log and the metadata.
     """
     from churn_assets.defs.metadata import markdown, table_metadata
     from churn_assets.lib.features.engineering import (
@@ -23,11 +26,15 @@ def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output
         build_feature_table,
         describe_features,
     )
+    from churn_assets.lib.features.identifiers import identifier_warnings
     from churn_assets.lib.hashing import frame_hash
 
     contract = platform.contract()
     table = build_feature_table(validated_customers, contract)
     described = describe_features(contract)
+    suspects = identifier_warnings(validated_customers, contract)
+    for line in suspects:
+        context.log.warning(line)
     return dg.Output(
         table,
         data_version=dg.DataVersion(frame_hash(table)),
@@ -36,6 +43,7 @@ def customer_features(platform: ChurnPlatform, validated_customers) -> dg.Output
             "positive_rate": float(table[TARGET_COL].mean()),
             "contract_features": dg.MetadataValue.json(contract.feature_columns),
             "engineered_features": markdown(described) if len(described) else "none",
+            "identifier_like_columns": "\n".join(suspects) if suspects else "none",
         },
     )
 
