@@ -173,12 +173,15 @@ def champion_candidate(
     config: ChampionConfig,
     platform: ChurnPlatform,
     mlflow: MlflowTracking,
+    train_set,
     validation_set,
     **tuned,
 ) -> dg.Output:
-    """The best family on the validation rows, calibrated (none / sigmoid / isotonic by
-    out-of-fold Brier score) with the decision threshold that maximises expected retention
-    profit under the configured cost model; the F1-optimal threshold is reported beside it."""
+    """The best candidate on the validation rows, one of the tuned families or their stacked
+    ensemble (a logistic blend of the families' logits fitted on out-of-fold scores of the
+    training rows), calibrated (none / sigmoid / isotonic by out-of-fold Brier score) with the
+    decision threshold that maximises expected retention profit under the configured cost
+    model; the F1-optimal threshold is reported beside it."""
     from churn_assets.defs.metadata import markdown, png_md
     from churn_assets.lib.plots import profit_png
     from churn_assets.lib.training.candidate import log_candidate, select_candidate
@@ -187,9 +190,19 @@ def champion_candidate(
     contract = platform.contract()
     costs = CostModel(config.offer_cost, config.retained_value, config.success_rate)
     selection = select_candidate(
-        tuned.values(), validation_set, contract, costs, config.selection_metric, seed=config.seed
+        [tuned[f"tuned_{family}"] for family in FAMILIES],
+        validation_set,
+        contract,
+        costs,
+        config.selection_metric,
+        seed=config.seed,
+        train_set=train_set,
+        ensemble=config.ensemble,
+        ensemble_folds=config.ensemble_folds,
     )
-    context.log.info(f"Best family on validation {config.selection_metric}: {selection.family}")
+    if selection.stack is not None:
+        context.log.info(f"Ensemble: {selection.stack.describe()}")
+    context.log.info(f"Best on validation {config.selection_metric}: {selection.family}")
     with mlflow.start_run(context, "champion-candidate", tags=selection.run_tags(contract)) as run:
         champion = log_candidate(selection, validation_set, contract, run.info.run_id)
     choice = selection.choice
@@ -220,5 +233,10 @@ def champion_candidate(
             "mlflow_run": _mlflow_link(mlflow.run_url(run.info.run_id)),
             "mlflow_run_id": run.info.run_id,
             "mlflow_model_uri": champion.mlflow_model_uri,
+            "ensemble": dg.MetadataValue.json(
+                selection.stack.describe()
+                if selection.stack is not None
+                else {"built": False, "why": selection.ensemble_note}
+            ),
         },
     )

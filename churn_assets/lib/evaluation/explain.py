@@ -182,13 +182,21 @@ class FieldExplainer:
         from churn_assets.lib.training.families import spec_of
 
         self.pipeline = unwrap_pipeline(model)
-        self.preprocessor = self.pipeline.named_steps["preprocess"]
-        self.estimator = self.pipeline.named_steps["model"]
+        sample = background.sample(n=min(max_background, len(background)), random_state=seed)
+        if type(self.pipeline).__name__ == "StackedEnsemble":
+            # The blend of the families (lib/training/ensemble.py): its members' weighted
+            # log-odds SHAP values, on the preprocessing they share.
+            from churn_assets.lib.training.ensemble import ensemble_explainer
+
+            self.preprocessor, self.shap = ensemble_explainer(self.pipeline, sample)
+            self.estimator = self.pipeline
+        else:
+            self.preprocessor = self.pipeline.named_steps["preprocess"]
+            self.estimator = self.pipeline.named_steps["model"]
+            reference = self.preprocessor.transform(sample)
+            self.shap = spec_of(self.estimator).shap_explainer(self.estimator, reference)
         self.sources = encoded_sources(self.preprocessor)
         self.fields = list(dict.fromkeys(self.sources))
-        sample = background.sample(n=min(max_background, len(background)), random_state=seed)
-        reference = self.preprocessor.transform(sample)
-        self.shap = spec_of(self.estimator).shap_explainer(self.estimator, reference)
         self.kind = self.shap.kind
         self.units = UNITS
         # Column i of the encoded matrix adds into field column group[i].

@@ -1,12 +1,14 @@
-"""The champion candidate, end to end: score the tuned families on the validation rows, pick
-the best, calibrate it, choose its decision threshold (:mod:`.champion` holds each step), and
-log the outcome into an MLflow run the caller opened."""
+"""The champion candidate, end to end: score the tuned families (and their stacked ensemble,
+:mod:`.ensemble`) on the validation rows, pick the best, calibrate it, choose its decision
+threshold (:mod:`.champion` holds each step), and log the outcome into an MLflow run the
+caller opened."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,13 +22,17 @@ from churn_assets.lib.training.tuned import TunedModel
 
 if TYPE_CHECKING:
     from churn_assets.lib.contract import DataContract
+    from churn_assets.lib.training.ensemble import StackResult
 
 
 @dataclass
 class Selection:
-    """The chosen family, calibrated, with its threshold and the numbers behind the choice."""
+    """The chosen candidate (a family or the ensemble), calibrated, with its threshold and the
+    numbers behind the choice."""
 
-    best: TunedModel
+    family: str
+    model: Any  # the chosen pipeline or StackedEnsemble, before calibration
+    source_run_ids: dict[str, str]  # family -> its tuning run (the ensemble's: every member)
     leaderboard: pd.DataFrame
     calibration: Calibration
     choice: ThresholdChoice
@@ -35,18 +41,23 @@ class Selection:
     costs: CostModel
     selection_metric: str
     input_columns: list[str]
-
-    @property
-    def family(self) -> str:
-        return self.best.family
+    stack: StackResult | None = None  # the ensemble built, chosen or not
+    ensemble_note: str = ""  # why no ensemble was built, if none was
 
     def run_tags(self, contract: DataContract) -> dict[str, str]:
-        """Tags of the candidate's MLflow run (its lineage back to the family's run)."""
-        return {
+        """Tags of the candidate's MLflow run (its lineage back to the tuning runs; the warm
+        start of the next search reads them)."""
+        from churn_assets.lib.training.ensemble import ENSEMBLE
+        from churn_assets.lib.training.warm_start import MEMBER_RUNS_TAG, SOURCE_RUN_TAG
+
+        tags = {
             "family": self.family,
-            "source_run_id": self.best.mlflow_run_id or "",
+            SOURCE_RUN_TAG: self.source_run_ids.get(self.family, ""),
             "contract": contract.name,
         }
+        if self.family == ENSEMBLE:
+            tags[MEMBER_RUNS_TAG] = json.dumps(self.source_run_ids)
+        return tags
 
 
 def select_candidate(
@@ -57,9 +68,18 @@ def select_candidate(
     selection_metric: str,
     *,
     seed: int,
+    train_set: pd.DataFrame | None = None,
+    ensemble: bool = False,
+    ensemble_folds: int = 3,
+    threads: int = 1,
 ) -> Selection:
-    """The best family on the validation rows by ``selection_metric``, calibrated (by
-    out-of-fold Brier score), with the threshold that maximises expected profit."""
+    """The best candidate on the validation rows by ``selection_metric``, calibrated (by
+    out-of-fold Brier score), with the threshold that maximises expected profit.
+
+    With ``ensemble`` (and ``train_set``, whose rows the blender is fitted on out of fold)
+    the stacked ensemble of the families (:func:`~churn_assets.lib.training.ensemble.stack`)
+    competes as the leaderboard row ``ensemble``.
+    """
     from churn_assets.lib.evaluation.scores import score_metrics
     from churn_assets.lib.features.engineering import TARGET_COL
     from churn_assets.lib.features.preprocessing import model_input_columns
@@ -69,23 +89,38 @@ def select_candidate(
         leaderboard,
         profit_curve,
     )
+    from churn_assets.lib.training.ensemble import ENSEMBLE, stack
 
     tuned = list(tuned)
     columns = model_input_columns(contract)
     X_valid = validation_set[columns]
     y_valid = validation_set[TARGET_COL].to_numpy()
+    models = {t.family: t.pipeline for t in tuned}
+    cv_auc = {t.family: t.result.best_cv_auc for t in tuned}
+    stacked, note = None, ""
+    if not ensemble:
+        note = "off (ChampionPolicy.ensemble)"
+    elif train_set is None or len(tuned) < 2:
+        note = "needs the training rows and at least two tuned families"
+    else:
+        stacked = stack(tuned, train_set, contract, ensemble_folds, seed=seed, threads=threads)
+        models[ENSEMBLE] = stacked.ensemble
+        cv_auc[ENSEMBLE] = stacked.oof_roc_auc
     scores = {
-        t.family: {
-            "cv_roc_auc": t.result.best_cv_auc,
-            **score_metrics(y_valid, t.pipeline.predict_proba(X_valid)[:, 1]),
+        family: {
+            "cv_roc_auc": cv_auc[family],
+            **score_metrics(y_valid, model.predict_proba(X_valid)[:, 1]),
         }
-        for t in tuned
+        for family, model in models.items()
     }
     board = leaderboard(scores, selection_metric)
-    best = next(t for t in tuned if t.family == board.loc[0, "family"])
-    calibration = calibrate(best.pipeline, X_valid, y_valid, seed=seed)
+    family = str(board.loc[0, "family"])
+    runs = {t.family: t.mlflow_run_id or "" for t in tuned}
+    calibration = calibrate(models[family], X_valid, y_valid, seed=seed)
     return Selection(
-        best=best,
+        family=family,
+        model=models[family],
+        source_run_ids=runs if family == ENSEMBLE else {family: runs[family]},
         leaderboard=board,
         calibration=calibration,
         choice=choose_threshold(y_valid, calibration.oof_scores, costs),
@@ -94,6 +129,8 @@ def select_candidate(
         costs=costs,
         selection_metric=selection_metric,
         input_columns=columns,
+        stack=stacked,
+        ensemble_note=note,
     )
 
 
@@ -131,6 +168,21 @@ def log_candidate(
         }
     )
     mlflow.log_table(selection.leaderboard, "leaderboard.json")
+    if selection.stack is not None:
+        described = selection.stack.describe()
+        mlflow.log_params(
+            {
+                "ensemble.folds": described["folds"],
+                **{f"ensemble.weight.{k}": v for k, v in described["weights"].items()},
+                "ensemble.intercept": described["intercept"],
+            }
+        )
+        mlflow.log_metrics(
+            {
+                "ensemble_oof_roc_auc": selection.stack.oof_roc_auc,
+                "ensemble_refit_seconds": selection.stack.seconds,
+            }
+        )
     logged = log_model(calibration.model, validation_set[selection.input_columns], contract)
     return ChampionCandidate(
         family=selection.family,

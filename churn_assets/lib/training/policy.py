@@ -41,6 +41,13 @@ class ChampionPolicy(CostPolicy):
         "roc_auc", description="validation score that picks the family"
     )
     seed: int = Field(SEED, description="seed of the out-of-fold calibration folds")
+    ensemble: bool = Field(
+        True,
+        description="let a stacked ensemble of the tuned families compete as a fifth candidate",
+    )
+    ensemble_folds: int = Field(
+        3, ge=2, description="out-of-fold refits per family for the ensemble's blender"
+    )
 
 
 class BehaviourPolicy(BaseModel):
