@@ -86,3 +86,95 @@ def write_subscription_dataset(folder: Path) -> tuple[Path, Path]:
     for period, part in frame.groupby("period"):
         part.to_csv(data / f"subs_{period:%Y-%m}.csv", index=False)
     return contract_path, data
+
+
+# A bank's churn data, shaped like the public "bank customer churn" files: a numeric `age`
+# declared sensitive (60+ distinct values: the fairness report must bin it, not judge 60 groups
+# of a few rows), engineered features declared in the contract, nothing Telco-named.
+BANK_CONTRACT = """\
+schema_type: dataframe
+api: pandas
+name: bank_customers
+coerce: true
+unique: [customer_id]
+columns:
+  customer_id: {dtype: str, nullable: false, description: Customer key.}
+  age: {dtype: int64, nullable: false, in_range: {min_value: 18, max_value: 95}}
+  gender: {dtype: str, nullable: false, isin: [F, M]}
+  country: {dtype: str, nullable: false, isin: [FR, DE, ES]}
+  tenure_years: {dtype: int64, nullable: false, in_range: {min_value: 0, max_value: 10}}
+  balance: {dtype: float64, nullable: false, in_range: {min_value: 0.0}}
+  salary: {dtype: float64, nullable: false, in_range: {min_value: 0.0}}
+  products: {dtype: int64, nullable: false, in_range: {min_value: 1, max_value: 4}}
+  active: {dtype: str, nullable: false, isin: [Y, N]}
+  complaints: {dtype: int64, nullable: false, in_range: {min_value: 0, max_value: 20}}
+  exited: {dtype: str, nullable: false, isin: [yes, no]}
+metadata:
+  churn_contract:
+    id: customer_id
+    target: {column: exited, positive: "yes", negative: "no"}
+    sensitive: [age, gender]
+    fairness:
+      criterion: equal_opportunity
+      attributes:
+        age: {bands: [18, 30, 45, 60, 96]}
+    slices: [country]
+    features:
+      - {name: balance_to_salary, kind: ratio, numerator: balance, denominator: salary,
+         min_denominator: 1, fill: 0.0, clip: [0, 20]}
+      - {name: log_balance, kind: log1p, column: balance}
+      - {name: has_balance, kind: flag, column: balance, gt: 0}
+      - {name: tenure_stage, kind: bucket, column: tenure_years, edges: [1, 4],
+         labels: [new, settling, loyal]}
+      - {name: engagement, kind: count, conditions: [{column: active, equals: "Y"},
+         {column: products, ge: 2}, {column: complaints, equals: 0}]}
+"""
+
+
+def bank_frame(n: int = 3000, seed: int = 11) -> pd.DataFrame:
+    """One snapshot of bank customers whose exits depend on age, activity, products, balance
+    and complaints (a clear signal: a fitted model passes the default quality floors)."""
+    rng = np.random.default_rng(seed)
+    age = np.clip(rng.normal(42, 12, n).round(), 18, 92).astype(int)
+    active = rng.random(n) < 0.55
+    products = rng.choice([1, 2, 3, 4], n, p=[0.5, 0.4, 0.07, 0.03])
+    complaints = rng.poisson(0.4, n)
+    balance = np.where(rng.random(n) < 0.35, 0.0, rng.gamma(3.0, 30_000.0, n)).round(2)
+    salary = rng.uniform(12_000, 180_000, n).round(2)
+    country = rng.choice(["FR", "DE", "ES"], n, p=[0.5, 0.25, 0.25])
+    logit = (
+        -1.6
+        + 0.06 * (age - 42)
+        - 1.3 * active
+        + 1.4 * (products >= 3)
+        - 0.5 * (products == 2)
+        + 0.9 * complaints
+        + 0.5 * (country == "DE")
+        + 0.25 * np.log1p(balance / 10_000)
+    )
+    exited = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return pd.DataFrame(
+        {
+            "customer_id": [f"b{i:06d}" for i in range(n)],
+            "age": age,
+            "gender": rng.choice(["F", "M"], n),
+            "country": country,
+            "tenure_years": rng.integers(0, 11, n),
+            "balance": balance,
+            "salary": salary,
+            "products": products,
+            "active": np.where(active, "Y", "N"),
+            "complaints": complaints,
+            "exited": np.where(exited, "yes", "no"),
+        }
+    )
+
+
+def write_bank_dataset(folder: Path) -> tuple[Path, Path]:
+    """Write the contract and one CSV; return (contract path, data file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    contract_path = folder / "bank.yaml"
+    contract_path.write_text(BANK_CONTRACT)
+    data = folder / "bank_customers.csv"
+    bank_frame().to_csv(data, index=False)
+    return contract_path, data
