@@ -90,6 +90,10 @@ class CompiledScorer:
         from churn_assets.lib.training.families import spec_of
 
         pipeline = unwrap_pipeline(model)
+        if type(pipeline).__name__ == "StackedEnsemble":  # one scorer per member, then the blend
+            from churn_assets.lib.serving.ensemble_scorer import EnsembleScorer
+
+            return EnsembleScorer.compile(model, contract, family)  # type: ignore[return-value]
         try:
             preprocess = pipeline.named_steps["preprocess"]
             estimator = pipeline.named_steps["model"]
