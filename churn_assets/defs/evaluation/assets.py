@@ -100,8 +100,9 @@ def fairness_report(
     contract chose (default equal opportunity: churners of every group are offered at similar
     rates) with a 95% bootstrap interval; demographic parity and equalized odds reported
     beside it. Numeric attributes are binned; groups too small to judge are listed, not
-    judged. The promotion gate takes these verdicts."""
-    from churn_assets.defs.metadata import markdown
+    judged. The promotion gate takes these verdicts. Also a fairness-vs-profit frontier of
+    per-group thresholds (a report to choose with, not a served candidate)."""
+    from churn_assets.defs.metadata import markdown, png_md
     from churn_assets.lib.evaluation.fairness import assess_candidate, publish
     from churn_assets.lib.features.engineering import TARGET_COL
 
@@ -127,6 +128,12 @@ def fairness_report(
             "summary": markdown(result.summary.drop(columns=["detail"]).round(4)),
             "by_group": markdown(result.by_group.round(4)),
             "folder": dg.MetadataValue.path(str(published.folder)),
+            **(
+                {"frontier": dg.MetadataValue.md(result.frontier_note)}
+                if result.frontier_note
+                else {}
+            ),
+            **{f"plot_{name}": png_md(png, name) for name, png in published.pngs.items()},
         },
     )
 

@@ -34,7 +34,7 @@ from churn_assets.lib.evaluation.fairness_policy import MEANING, AttributeRule, 
 
 if TYPE_CHECKING:
     from churn_assets.lib.evaluation.policy import FairnessPolicy
-    from churn_assets.lib.training.champion import ChampionCandidate
+    from churn_assets.lib.training.champion import ChampionCandidate, CostModel
 
 _GAP_COLUMNS = {
     "demographic_parity": "demographic_parity_difference",
@@ -312,12 +312,75 @@ def assess_candidate(
     limits: FairnessPolicy,
     spec: FairnessSpec | None = None,
 ) -> FairnessResult:
-    """Fairness of the champion candidate's offer decisions on the test rows."""
-    result = assess(
-        test_set, test_set[target].to_numpy(), champion.predict(test_set), sensitive, limits, spec
-    )
+    """Fairness of the champion candidate's offer decisions on the test rows, with the
+    fairness-vs-profit frontier of per-group thresholds (``fairness_frontier``)."""
+    scores = champion.predict_proba(test_set)
+    decision = (scores >= champion.threshold).astype(int)
+    y = test_set[target].to_numpy()
+    result = assess(test_set, y, decision, sensitive, limits, spec)
     result.model_uri = champion.mlflow_model_uri
+    add_frontier(result, test_set, y, scores, champion.threshold, champion.costs, limits, spec)
     return result
+
+
+def add_frontier(
+    result: FairnessResult,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    costs: CostModel,
+    limits: FairnessPolicy,
+    spec: FairnessSpec | None = None,
+) -> None:
+    """Attach the frontier of every attribute judged on equal opportunity or demographic
+    parity with at least two judged groups. Rows of groups too small to judge keep the single
+    threshold: their profit is added to every point, so each point is the whole test set's."""
+    from churn_assets.lib.evaluation.fairness_frontier import cost_of, frontier
+
+    spec = spec or FairnessSpec()
+    y, scores = np.asarray(y).astype(int), np.asarray(scores, dtype=float)
+    gain = costs.success_rate * costs.retained_value
+    tables, notes = [], []
+    for row in result.summary.to_dict("records"):
+        attribute, criterion = row["attribute"], row["criterion"]
+        if criterion == "equalized_odds" or row["groups_judged"] < 2:
+            continue
+        rule = spec.rule(attribute, limits)
+        labels = np.asarray(groups_of(frame[attribute].reset_index(drop=True), rule)[0], str)
+        by_group = result.by_group[result.by_group["attribute"] == attribute]
+        judged = np.isin(labels, by_group.loc[by_group["judged"], "group"].astype(str))
+        table = frontier(y[judged], scores[judged], labels[judged], costs, threshold, criterion)
+        offered = ~judged & (scores >= threshold)
+        table["expected_profit"] += float((scores[offered] * gain - costs.offer_cost).sum())
+        table["realised_profit"] += float((y[offered] * gain - costs.offer_cost).sum())
+        table.insert(0, "attribute", attribute)
+        tables.append(table)
+        cost = cost_of(table, row["limit"])
+        base = cost["expected_profit"]
+        meet = (
+            "already within the limit: no cost"
+            if cost["cost_to_meet_limit"] == 0
+            else f"meeting the limit {row['limit']:g} costs {cost['cost_to_meet_limit']:,.0f} "
+            f"({cost['cost_to_meet_limit'] / abs(base):.1%})"
+        )
+        notes.append(
+            f"- {attribute} ({criterion.replace('_', ' ')}): the champion's gap "
+            f"{table['gap'].iloc[0]:.3f} at expected profit {base:,.0f}; {meet}; the "
+            f"narrowest gap on the frontier, {cost['narrowest_gap']:.3f}, costs "
+            f"{cost['cost_of_narrowest']:,.0f} ({cost['cost_of_narrowest'] / abs(base):.1%}). "
+            f"Plot: `frontier_{attribute}.png`."
+        )
+    if tables:
+        result.frontier = pd.concat(tables, ignore_index=True)
+        result.frontier_note = "\n".join(
+            [
+                "Fairness vs profit (per-group thresholds on the calibrated scores, chosen and "
+                "measured on the test rows: an optimistic bound to choose with, not a served "
+                "candidate; files in the fairness report folder, docs/fairness.md):",
+                *notes,
+            ]
+        )
 
 
 @dataclass
@@ -326,15 +389,26 @@ class Published:
 
     folder: Path
     files: list[str] = field(default_factory=list)
+    pngs: dict[str, bytes] = field(default_factory=dict)
 
 
 def publish(result: FairnessResult, folder: Path) -> Published:
-    """The summary and per-group tables (and the frontier, when measured) as CSV files."""
+    """The summary and per-group tables as CSV files in ``folder``, and the frontier (CSV and
+    one PNG per attribute) when it was measured."""
     folder.mkdir(parents=True, exist_ok=True)
     result.summary.to_csv(folder / "summary.csv", index=False)
     result.by_group.to_csv(folder / "by_group.csv", index=False)
-    files = ["summary.csv", "by_group.csv"]
+    published = Published(folder, ["summary.csv", "by_group.csv"])
     if result.frontier is not None:
+        from churn_assets.lib.evaluation.fairness_frontier import frontier_png
+
         result.frontier.to_csv(folder / "frontier.csv", index=False)
-        files.append("frontier.csv")
-    return Published(folder, files)
+        published.files.append("frontier.csv")
+        limits = result.summary.set_index("attribute")
+        for attribute, table in result.frontier.groupby("attribute", sort=False):
+            row = limits.loc[attribute]
+            png = frontier_png(table, str(attribute), row["criterion"], float(row["limit"]))
+            (folder / f"frontier_{attribute}.png").write_bytes(png)
+            published.pngs[f"frontier_{attribute}"] = png
+            published.files.append(f"frontier_{attribute}.png")
+    return published

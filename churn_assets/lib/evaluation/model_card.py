@@ -162,16 +162,18 @@ def fairness_note(result: FairnessResult) -> str:
     judged_on = set(result.summary["judged_on"])
     how = (
         "an attribute fails when the lower end of its gap's 95% bootstrap interval is above "
-        "the limit (the data show the gap is too large)"
+        "its limit, i.e. when the data show the gap is too large"
         if judged_on == {"interval"}
-        else "an attribute fails when its measured gap is above the limit"
+        else "an attribute fails when its measured gap is above its limit"
+    )
+    groups = "; ".join(
+        f"{r['attribute']}: {r['binning']}" for r in result.summary.to_dict("records")
     )
     lines = [
         "",
-        f"Only the criterion is judged ({how}); DP (offer rates) and EO (true and false "
-        "positive rates) are reported beside it. Groups: "
-        + "; ".join(f"{r['attribute']}: {r['binning']}" for r in result.summary.to_dict("records"))
-        + " (docs/fairness.md).",
+        f"Only each attribute's criterion is judged: {how}. DP (offer rates) and EO (true and "
+        f"false positive rates) are reported beside it. Groups: {groups}. See "
+        "docs/fairness.md.",
     ]
     if result.frontier_note:
         lines += ["", result.frontier_note]

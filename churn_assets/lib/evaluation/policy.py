@@ -30,14 +30,16 @@ class FairnessPolicy(BaseModel):
     The contract chooses the criterion per attribute (``lib.evaluation.fairness_policy``,
     default equal opportunity) and may set an attribute's limit, bands and group minimums;
     what it declares wins, these fill in what it leaves open. Limits are policy, not physics;
-    the defaults come from the real Telco file (docs/fairness.md): the platform's champion
-    shows a TPR gap of 0.05 for SeniorCitizen (95% interval 0.00-0.14 with 96 senior
-    churners in the test rows) and a demographic parity difference of 0.17, because seniors
-    churn more and an accurate model offers them more.
+    the defaults come from the real Telco file (docs/fairness.md, benchmarks/fairness_telco.py):
+    the demo's champion shows a TPR gap of 0.03 for SeniorCitizen (95% interval 0.00-0.11,
+    96 senior churners in the test rows) but a demographic parity difference of 0.26 and an
+    equalized odds difference of 0.21, because seniors churn more and an accurate model offers
+    them more; over 15 other splits a random forest's TPR gap ranged 0.06-0.17 (median 0.10),
+    so 0.15 with the interval rule passes accurate models and fails a gap shown to exceed it.
     """
 
     max_equal_opportunity_difference: float = Field(
-        0.10, description="largest gap in true positive rates (churners offered) between groups"
+        0.15, description="largest gap in true positive rates (churners offered) between groups"
     )
     max_demographic_parity_difference: float = Field(
         0.15, description="largest gap in offer rates between groups of an attribute"

@@ -46,7 +46,7 @@ def _population(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray,
 def test_a_contract_listing_names_only_is_judged_on_equal_opportunity() -> None:
     spec = _spec(None)
     rule = spec.rule("gender", FairnessPolicy())
-    assert (rule.criterion, rule.limit, rule.limit_from) == ("equal_opportunity", 0.10, "config")
+    assert (rule.criterion, rule.limit, rule.limit_from) == ("equal_opportunity", 0.15, "config")
     assert (rule.min_group_rows, rule.min_group_positives, rule.bins) == (30, 10, 4)
     # The built-in contract declares the same choice explicitly.
     assert DataContract.load().fairness.criterion == "equal_opportunity"
@@ -180,20 +180,20 @@ def test_a_rule_that_discriminates_fails_equal_opportunity() -> None:
     result = assess(frame, y, unfair, ["gender", "SeniorCitizen"], FairnessPolicy())
     verdicts = {c.name: c for c in gate.fairness(result)}
     senior = verdicts["fairness_equal_opportunity_SeniorCitizen"]
-    assert not senior.passed and senior.threshold == 0.10 and senior.value > 0.3
+    assert not senior.passed and senior.threshold == 0.15 and senior.value > 0.3
     assert "tpr by group: 0 " in senior.detail and "exceeds" in senior.detail
     assert verdicts["fairness_equal_opportunity_gender"].passed
     assert not result.passed
 
 
 def test_a_gap_within_sampling_noise_fails_only_on_the_point_estimate() -> None:
-    # 40 churners per group, TPR 0.75 vs 0.60: a 0.15 gap, but its interval reaches below 0.10.
+    # 40 churners per group, TPR 0.75 vs 0.55: a 0.20 gap, but its interval reaches below 0.15.
     frame = pd.DataFrame({"g": ["a"] * 80 + ["b"] * 80})
     y = np.tile(np.repeat([1, 0], 40), 2)
-    decision = np.concatenate([np.arange(40) < 30, np.zeros(40), np.arange(40) < 24, np.zeros(40)])
+    decision = np.concatenate([np.arange(40) < 30, np.zeros(40), np.arange(40) < 22, np.zeros(40)])
     interval = assess(frame, y, decision, ["g"], FairnessPolicy()).summary.iloc[0]
-    assert interval["value"] == pytest.approx(0.15)
-    assert interval["ci_low"] < 0.10 < interval["ci_high"]
+    assert interval["value"] == pytest.approx(0.20)
+    assert interval["ci_low"] < 0.15 < interval["ci_high"]
     assert interval["passed"] and interval["verdict"] == "inconclusive"
     point = assess(frame, y, decision, ["g"], FairnessPolicy(judged_on="point")).summary.iloc[0]
     assert not point["passed"] and point["verdict"] == "exceeds"
