@@ -103,12 +103,12 @@ columns:
   gender: {dtype: str, nullable: false, isin: [F, M]}
   country: {dtype: str, nullable: false, isin: [FR, DE, ES]}
   tenure_years: {dtype: int64, nullable: false, in_range: {min_value: 0, max_value: 10}}
-  balance: {dtype: float64, nullable: false, in_range: {min_value: 0.0}}
-  salary: {dtype: float64, nullable: false, in_range: {min_value: 0.0}}
+  balance: {dtype: float64, nullable: false, in_range: {min_value: 0.0, max_value: 10000000.0}}
+  salary: {dtype: float64, nullable: false, in_range: {min_value: 0.0, max_value: 10000000.0}}
   products: {dtype: int64, nullable: false, in_range: {min_value: 1, max_value: 4}}
-  active: {dtype: str, nullable: false, isin: [Y, N]}
+  active: {dtype: str, nullable: false, isin: ["Y", "N"]}
   complaints: {dtype: int64, nullable: false, in_range: {min_value: 0, max_value: 20}}
-  exited: {dtype: str, nullable: false, isin: [yes, no]}
+  exited: {dtype: str, nullable: false, isin: ["yes", "no"]}
 metadata:
   churn_contract:
     id: customer_id
