@@ -24,6 +24,10 @@ class TuningConfig(dg.Config, TuningPolicy):
     # Processes searching this family's study together (this one leads; keep
     # workers x threads x concurrent steps <= cores). n_trials is the study's total.
     workers: int = 1
+    # One time budget for all families (seconds, summed over the families), split by how
+    # promising each was in its previous study (lib/training/search_budget.py); replaces
+    # timeout_s. Give every tuned_<family> the same value.
+    total_budget_s: float | None = None
     # Optuna RDB URL (postgresql+psycopg2://...); empty: $CHURN_OPTUNA_STORAGE, else a
     # journal file under CHURN_HOME (one machine only).
     storage_url: str = ""
@@ -98,6 +102,7 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 workers=config.workers,
                 seed=config.seed,
                 registered_model=platform.registered_model,
+                total_budget_s=config.total_budget_s,
             )
             tags = {
                 "family": family,
@@ -143,6 +148,7 @@ def _tuned_model_asset(family: Family) -> dg.AssetsDefinition:
                 "best_params": dg.MetadataValue.json(result.best_params),
                 # What the new study queued first (the champion's, the last study's best).
                 "warm_start": dg.MetadataValue.json(result.warm_start),
+                "budget_split": dg.MetadataValue.json(job.budget_split or {"total_s": None}),
                 "optuna_study": job.study_name,
                 "mlflow_run": _mlflow_link(link),
                 "mlflow_run_id": run.info.run_id,

@@ -57,6 +57,9 @@ class TuningJob:
     workers: int = 1  # processes on the study: this one and workers - 1 helpers
     # The registered model whose @champion's parameters warm-start a new study (None: none).
     registered_model: str | None = None
+    # With one budget for the whole search (:mod:`.search_budget`): every family's previous
+    # best and seconds, this family's share being ``budget.timeout_s``.
+    budget_split: dict[str, Any] | None = None
 
     @property
     def X_train(self) -> pd.DataFrame:
@@ -86,6 +89,7 @@ def prepare_tuning(
     seed: int,
     workers: int = 1,
     registered_model: str | None = None,
+    total_budget_s: float | None = None,
 ) -> TuningJob:
     """Check the training rows and set up the family's study.
 
@@ -96,6 +100,8 @@ def prepare_tuning(
             starts); each fits with ``budget.threads`` threads.
         registered_model: the MLflow registered model whose ``@champion`` warm-starts a new
             study (:mod:`.warm_start`); ``None`` for the earlier studies only.
+        total_budget_s: one time budget for all families, split by how promising each was
+            in its previous study (:mod:`.search_budget`); replaces ``budget.timeout_s``.
 
     Raises:
         TrainingDataError: when the rows cannot support fitting (the message names the family).
@@ -115,6 +121,21 @@ def prepare_tuning(
         raise TrainingDataError(f"{family}: {exc}") from exc
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    storage = StudyStore(storage_url or None, home)
+    version = frame_hash(train_set)
+    budget_split = None
+    if total_budget_s:
+        from churn_assets.lib.training import search_budget
+        from churn_assets.lib.training.families import FAMILIES
+
+        best = search_budget.previous_best(storage.open(), FAMILIES, version)
+        seconds = search_budget.split(total_budget_s, best)
+        budget = dataclasses.replace(budget, timeout_s=seconds[family])
+        budget_split = {
+            "total_s": total_budget_s,
+            "seconds": {f: round(s, 1) for f, s in seconds.items()},
+            "previous_best_cv_roc_auc": best,
+        }
     return TuningJob(
         family=family,
         train_set=train_set,
@@ -123,11 +144,12 @@ def prepare_tuning(
         X=preprocessor.transform(X_train),
         y=y_train,
         budget=budget,
-        study_name=study_name(family, frame_hash(train_set)),
-        storage=StudyStore(storage_url or None, home),
+        study_name=study_name(family, version),
+        storage=storage,
         seed=seed,
         workers=workers,
         registered_model=registered_model,
+        budget_split=budget_split,
     )
 
 

@@ -60,8 +60,8 @@ def test_compiled_ensemble_equals_the_ensemble(method, ensemble, data, contract)
     np.testing.assert_allclose(scorer.predict_proba(rows), expected, rtol=0, atol=1e-9)
     records = rows.to_dict("records")
     np.testing.assert_allclose(scorer.predict_proba(records), expected, rtol=0, atol=1e-9)
-    singles = [scorer.predict_proba([r])[0] for r in records[:600]]
-    np.testing.assert_allclose(singles, expected[:600], rtol=0, atol=1e-9)
+    singles = [scorer.predict_proba([r])[0] for r in records[:300]]
+    np.testing.assert_allclose(singles, expected[:300], rtol=0, atol=1e-9)
 
 
 def test_a_bundled_ensemble_champion_is_served(ensemble, data, contract, tmp_path) -> None:

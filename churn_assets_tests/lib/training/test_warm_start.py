@@ -111,7 +111,7 @@ def test_bad_or_missing_sources_are_logged_and_skipped(
     assert _first_trial_params(storage, "churn-logreg-v1-b")["regularization"] == "l2"
     assert result.n_complete == BUDGET.n_trials
 
-    # The champion is another family; a champion whose tuning run is gone.
+    # The champion is another family.
     assert find_warm_starts("lightgbm", MODEL, storage, "churn-lightgbm-v1-c") == []
     assert "is logreg, which holds no lightgbm model" in caplog.text
 
