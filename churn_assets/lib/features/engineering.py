@@ -12,7 +12,7 @@ declarations on one record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -23,8 +23,6 @@ from churn_assets.lib.features.declared import FeatureSpec, describe_spec
 from churn_assets.lib.features.kinds import CompiledFeature, compile_feature
 
 TARGET_COL = "_target"  # the contract's target encoded as 1 (positive label) / 0
-
-Columns = Mapping[str, np.ndarray]
 
 
 def available_features(contract: DataContract) -> tuple[FeatureSpec, ...]:
@@ -100,8 +98,12 @@ def _resolve(feature: FeatureSpec | str) -> FeatureSpec:
     stored names of the built-in Telco features: they are now the built-in contract's."""
     if isinstance(feature, FeatureSpec):
         return feature
-    builtin = {f.name: f for f in DataContract.load(BUILTIN_CONTRACT).engineered_features}
-    return builtin[feature]
+    return _builtin_features()[feature]
+
+
+@cache
+def _builtin_features() -> dict[str, FeatureSpec]:
+    return {f.name: f for f in DataContract.load(BUILTIN_CONTRACT).engineered_features}
 
 
 def build_feature_table(validated: pd.DataFrame, contract: DataContract) -> pd.DataFrame:

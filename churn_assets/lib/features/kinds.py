@@ -217,9 +217,10 @@ def _flag(spec: FeatureSpec) -> tuple[Callable, Callable]:
 def _count(spec: FeatureSpec) -> tuple[Callable, Callable]:
     cols_checks = [condition_columns(c) for c in spec.conditions]
     row_checks = tuple(condition_row(c) for c in spec.conditions)
+    first = spec.conditions[0].column
 
     def compute(cols: Columns) -> np.ndarray:
-        total = np.zeros(len(next(iter(cols.values()))), dtype=np.float64)
+        total = np.zeros(len(cols[first]), dtype=np.float64)
         for check in cols_checks:
             total += check(cols)
         return total

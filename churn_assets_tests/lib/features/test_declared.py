@@ -15,6 +15,7 @@ import pytest
 from churn_assets.lib.contract import ContractError, DataContract
 from churn_assets.lib.features.engineering import FeatureBuilder, feature_column
 from churn_assets.lib.features.preprocessing import build_preprocessor, model_input_columns
+from churn_assets.lib.features.telco import ADD_ONS
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 
 BASE = """\
@@ -172,6 +173,11 @@ def test_telco_declarations_reproduce_the_replaced_formulas(
             for feature in compiled:
                 record[feature.name] = feature.compute_row(record)
                 assert record[feature.name] == want[feature.name], (feature.name, record)
+
+
+def test_service_count_counts_the_add_ons_the_simulator_draws(contract: DataContract) -> None:
+    spec = next(f for f in contract.engineered_features if f.name == "service_count")
+    assert tuple(c.column for c in spec.conditions[2:]) == ADD_ONS == _ADD_ONS
 
 
 # ---------------------------------------------------------------------- self-contained
