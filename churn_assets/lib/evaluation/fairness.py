@@ -358,18 +358,20 @@ def add_frontier(
         tables.append(table)
         cost = cost_of(table, row["limit"])
         base = cost["expected_profit"]
-        meet = (
-            "already within the limit: no cost"
-            if cost["cost_to_meet_limit"] == 0
-            else f"meeting the limit {row['limit']:g} costs {cost['cost_to_meet_limit']:,.0f} "
-            f"({cost['cost_to_meet_limit'] / abs(base):.1%})"
-        )
+        if cost["cost_to_meet_limit"] == 0:
+            meet = "already within the limit: no cost"
+        elif np.isnan(cost["cost_to_meet_limit"]):
+            meet = f"no per-group thresholds bring the gap within {row['limit']:g}"
+        else:
+            meet = (
+                f"meeting the limit {row['limit']:g} costs "
+                f"{_money(cost['cost_to_meet_limit'], base)}"
+            )
         notes.append(
             f"- {attribute} ({criterion.replace('_', ' ')}): the champion's gap "
             f"{table['gap'].iloc[0]:.3f} at expected profit {base:,.0f}; {meet}; the "
             f"narrowest gap on the frontier, {cost['narrowest_gap']:.3f}, costs "
-            f"{cost['cost_of_narrowest']:,.0f} ({cost['cost_of_narrowest'] / abs(base):.1%}). "
-            f"Plot: `frontier_{attribute}.png`."
+            f"{_money(cost['cost_of_narrowest'], base)}. Plot: `frontier_{attribute}.png`."
         )
     if tables:
         result.frontier = pd.concat(tables, ignore_index=True)
@@ -381,6 +383,12 @@ def add_frontier(
                 *notes,
             ]
         )
+
+
+def _money(cost: float, base: float) -> str:
+    """A profit given up, with its share of the champion's expected profit when that is
+    not zero (a champion that offers no one earns nothing to take a share of)."""
+    return f"{cost:,.0f} ({cost / abs(base):.1%})" if base else f"{cost:,.0f}"
 
 
 @dataclass

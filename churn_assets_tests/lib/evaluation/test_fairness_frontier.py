@@ -54,3 +54,12 @@ def test_the_report_carries_the_frontier_its_plot_and_its_cost(tmp_path) -> None
     assert "frontier_SeniorCitizen.png" in published.files
     assert (tmp_path / "frontier_SeniorCitizen.png").read_bytes()[:4] == b"\x89PNG"
     assert len(pd.read_csv(tmp_path / "frontier.csv")) == len(result.frontier)
+
+
+def test_a_champion_that_offers_no_one_still_gets_a_frontier() -> None:
+    # Seen on a tiny simulated dataset: zero expected profit must not divide the note.
+    frame, y, p = _scored(n=600)
+    policy = FairnessPolicy(min_group_positives=5)
+    result = assess(frame, y, np.zeros(len(y), int), ["SeniorCitizen"], policy)
+    add_frontier(result, frame, y, p, 2.0, CostModel(offer_cost=1000.0), policy)
+    assert "at expected profit 0" in result.frontier_note
