@@ -186,7 +186,7 @@ class FieldExplainer:
         if type(self.pipeline).__name__ == "StackedEnsemble":
             # The blend of the families (lib/training/ensemble.py): its members' weighted
             # log-odds SHAP values, on the preprocessing they share.
-            from churn_assets.lib.training.ensemble import ensemble_explainer
+            from churn_assets.lib.serving.ensemble_scorer import ensemble_explainer
 
             self.preprocessor, self.shap = ensemble_explainer(self.pipeline, sample)
             self.estimator = self.pipeline

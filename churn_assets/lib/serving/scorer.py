@@ -87,12 +87,11 @@ class CompiledScorer:
             ScorerError: for a pipeline shape or estimator this module does not know.
         """
         from churn_assets.lib.evaluation.explain import unwrap_pipeline
+        from churn_assets.lib.serving.ensemble_scorer import EnsembleScorer, StackedEnsemble
         from churn_assets.lib.training.families import spec_of
 
         pipeline = unwrap_pipeline(model)
-        if type(pipeline).__name__ == "StackedEnsemble":  # one scorer per member, then the blend
-            from churn_assets.lib.serving.ensemble_scorer import EnsembleScorer
-
+        if isinstance(pipeline, StackedEnsemble):  # one scorer per member, then the blend
             return EnsembleScorer.compile(model, contract, family)  # type: ignore[return-value]
         try:
             preprocess = pipeline.named_steps["preprocess"]
