@@ -120,7 +120,11 @@ def select_candidate(
     return Selection(
         family=family,
         model=models[family],
-        source_run_ids=runs if family == ENSEMBLE else {family: runs[family]},
+        source_run_ids=(
+            {name: runs[name] for name, _ in stacked.ensemble.members}
+            if stacked is not None and family == ENSEMBLE
+            else {family: runs[family]}
+        ),
         leaderboard=board,
         calibration=calibration,
         choice=choose_threshold(y_valid, calibration.oof_scores, costs),

@@ -89,12 +89,14 @@ class StackResult:
     fits: int  # out-of-fold refits: folds x members
     seconds: float
     member_seconds: dict[str, float]
+    dropped: list[str]  # families the blender gave no weight: not members
 
     def describe(self) -> dict[str, Any]:
         """For the asset's metadata and the MLflow run."""
         return {
             "members": list(self.ensemble.weights),
             "weights": {k: round(v, 4) for k, v in self.ensemble.weights.items()},
+            "dropped_zero_weight": self.dropped,
             "intercept": round(self.ensemble.intercept, 4),
             "folds": self.folds,
             "oof_roc_auc": round(self.oof_roc_auc, 4),
@@ -162,16 +164,22 @@ def stack(
         seconds[member.family] = time.perf_counter() - began
     logits = np.column_stack([member_logit(p) for p in oof.values()])
     coef, intercept = fit_blender(logits, y)
+    # A member the blender gives no weight adds nothing but its serving and explaining cost:
+    # it is left out (dropping a 0 * logit term leaves the blend as it is).
+    keep = [k for k, w in enumerate(coef) if w > 0] or list(range(len(tuned)))
     ensemble = StackedEnsemble(
-        [(t.family, t.pipeline) for t in tuned], [float(w) for w in coef], intercept
+        [(tuned[k].family, tuned[k].pipeline) for k in keep],
+        [float(coef[k]) for k in keep],
+        intercept,
     )
     shared_preprocessing(ensemble, train_set[columns].head(200))
     return StackResult(
         ensemble=ensemble,
         folds=folds,
-        oof_roc_auc=float(roc_auc_score(y, ensemble.blend(logits))),
+        oof_roc_auc=float(roc_auc_score(y, ensemble.blend(logits[:, keep]))),
         member_oof_roc_auc={k: float(roc_auc_score(y, p)) for k, p in oof.items()},
         fits=folds * len(tuned),
         seconds=time.perf_counter() - start,
+        dropped=[t.family for k, t in enumerate(tuned) if k not in keep],
         member_seconds=seconds,
     )
