@@ -77,12 +77,19 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Return a copy of ``X`` with the engineered columns appended."""
+        """Return a copy of ``X`` with the engineered columns appended, a missing string
+        value always as NaN."""
         specs = [_resolve(f) for f in self.features]
         declared = {f.name for f in specs}
         needed = dict.fromkeys(c for f in specs for c in f.inputs if c not in declared)
         columns = {c: feature_column(X[c]) for c in needed}
         out = X.copy()
+        # A parquet round trip (every stored table) turns NaN in a string column into None,
+        # which the most-frequent imputer takes for a category while the compiled scorer
+        # imputes it: one missing marker keeps training, batch and serving on one verdict.
+        for col in out.select_dtypes(include="object").columns:
+            if out[col].isna().any():
+                out[col] = out[col].where(out[col].notna(), np.nan)
         for spec in specs:
             columns[spec.name] = out[spec.name] = compile_feature(spec).compute(columns)
         return out
