@@ -86,7 +86,7 @@ class FairnessConfig(dg.Config, FairnessPolicy):
 @dg.asset(
     group_name="evaluation",
     io_manager_key="artifact_io_manager",
-    kinds={"pandas"},
+    kinds={"fairlearn"},
     code_version="3",
 )
 def fairness_report(
