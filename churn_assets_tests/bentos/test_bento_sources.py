@@ -88,9 +88,14 @@ def imported(tmp_path_factory: pytest.TempPathFactory, contract: DataContract) -
         ).fit(rows[contract.feature_columns], y)
         for family in FAMILIES
     }
+    # The stacked ensemble is served by its own scorer (lib/serving/ensemble_scorer.py).
+    from churn_assets.lib.serving.ensemble_scorer import ENSEMBLE, StackedEnsemble
+
+    models[ENSEMBLE] = StackedEnsemble([(f, models[f]) for f in FAMILIES[:2]], [0.5, 0.5], 0.0)
     served = _bundle(work / "served", contract, models, rows, champion=FAMILIES[0])
     others = [
-        _bundle(work / family, contract, models, rows, champion=family) for family in FAMILIES
+        _bundle(work / family, contract, models, rows, champion=family)
+        for family in (*FAMILIES, ENSEMBLE)
     ]
     build = build_bento(served, home)
     src = Path(build.bento_path) / "src"

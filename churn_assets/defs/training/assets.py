@@ -205,6 +205,7 @@ def champion_candidate(
         train_set=train_set,
         ensemble=config.ensemble,
         ensemble_folds=config.ensemble_folds,
+        ensemble_min_gain=config.ensemble_min_gain,
     )
     if selection.stack is not None:
         context.log.info(f"Ensemble: {selection.stack.describe()}")
@@ -240,7 +241,9 @@ def champion_candidate(
             "mlflow_run_id": run.info.run_id,
             "mlflow_model_uri": champion.mlflow_model_uri,
             "ensemble": dg.MetadataValue.json(
-                selection.stack.describe()
+                {**selection.stack.describe(), "not_chosen": selection.ensemble_note}
+                if selection.stack is not None and selection.ensemble_note
+                else selection.stack.describe()
                 if selection.stack is not None
                 else {"built": False, "why": selection.ensemble_note}
             ),

@@ -92,7 +92,8 @@ customer's rights; the score says who is at risk, not who will respond to an off
 
 ## Training procedure
 Optuna search over logistic regression, random forest, XGBoost and LightGBM (cross-validated
-ROC-AUC on the training rows); best family on validation: **{inputs.family}**; calibration:
+ROC-AUC on the training rows) and a stacked ensemble of them; best candidate on validation:
+**{inputs.family}**; calibration:
 **{inputs.calibration}** (lowest out-of-fold Brier score on validation); F1-optimal threshold
 {inputs.f1_threshold:.4f} for reference. Best parameters:
 {params or "- (none)"}
@@ -213,15 +214,29 @@ def to_html(card: str, title: str) -> str:
 
 def source_params(run_id: str) -> dict[str, Any]:
     """The tuned family's best parameters, from the run the candidate was selected from
-    (tag ``source_run_id`` on the candidate's MLflow run)."""
+    (tag ``source_run_id`` on the candidate's MLflow run); for a stacked ensemble, every
+    member's, as ``<family>.<param>`` (tag ``member_run_ids``: family -> tuning run)."""
+    import json
+
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    source = client.get_run(run_id).data.tags.get("source_run_id")
-    if not source:
-        return {}
-    params = client.get_run(source).data.params
-    return {k.removeprefix("best."): v for k, v in params.items() if k.startswith("best.")}
+    tags = client.get_run(run_id).data.tags
+
+    def best(source: str, prefix: str = "") -> dict[str, Any]:
+        params = client.get_run(source).data.params
+        return {
+            prefix + k.removeprefix("best."): v for k, v in params.items() if k.startswith("best.")
+        }
+
+    if members := tags.get("member_run_ids"):
+        out: dict[str, Any] = {}
+        for family, source in json.loads(members).items():
+            if source:
+                out.update(best(source, f"{family}."))
+        return out
+    source = tags.get("source_run_id")
+    return best(source) if source else {}
 
 
 def build_card(

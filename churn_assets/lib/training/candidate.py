@@ -42,7 +42,7 @@ class Selection:
     selection_metric: str
     input_columns: list[str]
     stack: StackResult | None = None  # the ensemble built, chosen or not
-    ensemble_note: str = ""  # why no ensemble was built, if none was
+    ensemble_note: str = ""  # why no ensemble was built, or why the built one was not chosen
 
     def run_tags(self, contract: DataContract) -> dict[str, str]:
         """Tags of the candidate's MLflow run (its lineage back to the tuning runs; the warm
@@ -60,6 +60,28 @@ class Selection:
         return tags
 
 
+def choose(board: pd.DataFrame, metric: str, ensemble_min_gain: float) -> tuple[str, str]:
+    """The leaderboard's winner, unless it is the ensemble and beats the best single family by
+    less than ``ensemble_min_gain`` (in the metric's better direction): then that family, with
+    why the ensemble was not chosen."""
+    from churn_assets.lib.training.champion import higher_is_better
+    from churn_assets.lib.training.ensemble import ENSEMBLE
+
+    family = str(board.iloc[0]["family"])
+    singles = board[board["family"] != ENSEMBLE]
+    if family != ENSEMBLE or singles.empty:
+        return family, ""
+    single = singles.iloc[0]
+    gain = float(board.iloc[0][metric] - single[metric])
+    gain = gain if higher_is_better(metric) else -gain
+    if gain >= ensemble_min_gain:
+        return family, ""
+    return str(single["family"]), (
+        f"best on validation by {gain:.4f} {metric}, under the required {ensemble_min_gain} "
+        f"(ChampionPolicy.ensemble_min_gain): {single['family']} serves"
+    )
+
+
 def select_candidate(
     tuned: Iterable[TunedModel],
     validation_set: pd.DataFrame,
@@ -71,6 +93,7 @@ def select_candidate(
     train_set: pd.DataFrame | None = None,
     ensemble: bool = False,
     ensemble_folds: int = 3,
+    ensemble_min_gain: float = 0.0,
     threads: int = 1,
 ) -> Selection:
     """The best candidate on the validation rows by ``selection_metric``, calibrated (by
@@ -78,7 +101,9 @@ def select_candidate(
 
     With ``ensemble`` (and ``train_set``, whose rows the blender is fitted on out of fold)
     the stacked ensemble of the families (:func:`~churn_assets.lib.training.ensemble.stack`)
-    competes as the leaderboard row ``ensemble``.
+    competes as the leaderboard row ``ensemble``; it is chosen only when it beats the best
+    single family by at least ``ensemble_min_gain`` (in the metric's better direction), as it
+    costs a scorer per member to serve and explain.
     """
     from churn_assets.lib.evaluation.scores import score_metrics
     from churn_assets.lib.features.engineering import TARGET_COL
@@ -114,7 +139,8 @@ def select_candidate(
         for family, model in models.items()
     }
     board = leaderboard(scores, selection_metric)
-    family = str(board.loc[0, "family"])
+    family, why_not = choose(board, selection_metric, ensemble_min_gain)
+    note = why_not or note
     runs = {t.family: t.mlflow_run_id or "" for t in tuned}
     calibration = calibrate(models[family], X_valid, y_valid, seed=seed)
     return Selection(

@@ -76,7 +76,7 @@ def test_family_is_tracked_in_mlflow(trained, family: str, contract: DataContrac
 def test_champion_candidate(trained, contract: DataContract) -> None:
     home, mats, _ = trained
     meta = mats["champion_candidate"]
-    assert meta["family"] in FAMILIES
+    assert meta["family"] in (*FAMILIES, "ensemble")
     assert meta["calibration"] in ("none", "sigmoid", "isotonic")
     assert 0 < meta["threshold"] < 1
     champion = joblib.load(home / "storage" / "champion_candidate.joblib")

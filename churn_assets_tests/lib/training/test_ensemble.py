@@ -99,6 +99,37 @@ def test_the_ensemble_competes_on_the_leaderboard(members, splits, contract) -> 
         assert tags["family"] == ENSEMBLE and "run-logreg" in tags["member_run_ids"]
 
 
+@pytest.mark.parametrize(
+    ("metric", "ensemble", "xgboost", "min_gain", "chosen"),
+    [
+        ("roc_auc", 0.8510, 0.8500, 0.002, "xgboost"),  # +0.0010: not worth a blend
+        ("roc_auc", 0.8530, 0.8500, 0.002, "ensemble"),  # +0.0030: it earns it
+        ("roc_auc", 0.8510, 0.8500, 0.0, "ensemble"),
+        ("brier", 0.1340, 0.1350, 0.002, "xgboost"),  # lower is better: -0.0010
+        ("brier", 0.1320, 0.1350, 0.002, "ensemble"),
+    ],
+)
+def test_the_ensemble_must_beat_the_best_family_by_the_required_gain(
+    metric: str, ensemble: float, xgboost: float, min_gain: float, chosen: str
+) -> None:
+    from churn_assets.lib.training.candidate import choose
+    from churn_assets.lib.training.champion import leaderboard
+
+    worse = 0.80 if metric == "roc_auc" else 0.20
+    board = leaderboard(
+        {
+            ENSEMBLE: {metric: ensemble},
+            "xgboost": {metric: xgboost},
+            "logreg": {metric: worse},
+        },
+        metric,
+    )
+    assert board.loc[0, "family"] == ENSEMBLE
+    family, note = choose(board, metric, min_gain)
+    assert family == chosen
+    assert ("ensemble_min_gain" in note) == (chosen != ENSEMBLE)
+
+
 @pytest.mark.parametrize("method", ["none", "sigmoid"])
 def test_downstream_of_an_ensemble_champion(
     method: str, stacked, splits, contract: DataContract, tmp_path
