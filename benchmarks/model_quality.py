@@ -68,16 +68,17 @@ from churn_assets.lib.ingestion.simulator import (
 )
 from churn_assets.lib.ingestion.validation import validate_frame
 from churn_assets.lib.training.budget import TuningBudget
+from churn_assets.lib.training.candidate import select_candidate
 from churn_assets.lib.training.champion import (
     CostModel,
-    calibrate,
     choose_threshold,
-    leaderboard,
     profit_curve,
 )
 from churn_assets.lib.training.families import FAMILIES
+from churn_assets.lib.training.policy import ChampionPolicy
 from churn_assets.lib.training.studies import study_name, study_storage
 from churn_assets.lib.training.training_data import TrainingDataError, check_training_data
+from churn_assets.lib.training.tuned import TunedModel
 from churn_assets.lib.training.tuning import fit_final, tune
 
 SEED = 42
@@ -114,12 +115,14 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 
 
 # --------------------------------------------------------------------------- data
-def load_telco(path: Path, contract: DataContract) -> tuple[dict[str, pd.DataFrame], dict]:
-    """Read -> validate -> feature table -> fixed stratified split."""
+def load_telco(
+    path: Path, contract: DataContract, seed: int = SEED
+) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Read -> validate -> feature table -> fixed stratified split (``seed``)."""
     raw = read_table(path.read_bytes(), path.name)
     checked = validate_frame(raw, contract, source=str(path))
     table = build_feature_table(checked.valid, contract)
-    parts = split_frame(table, contract, strategy="stratified", seed=SEED)
+    parts = split_frame(table, contract, strategy="stratified", seed=seed)
     facts = {
         "rows_raw": len(raw),
         "rows_valid": len(checked.valid),
@@ -209,6 +212,7 @@ def run_champion(
 
     families: dict[str, dict[str, Any]] = {}
     pipelines: dict[str, Any] = {}
+    results: dict[str, Any] = {}
     valid_scores: dict[str, dict[str, float]] = {}
     for family in FAMILIES:
         start = time.perf_counter()
@@ -223,6 +227,7 @@ def run_champion(
             tuned_s = time.perf_counter() - start
             pipeline = fit_final(result, preprocessor, X_train, y_train, budget.threads, SEED)
         pipelines[family] = pipeline
+        results[family] = result
         p_valid = pipeline.predict_proba(X_valid)[:, 1]
         p_test = pipeline.predict_proba(X_test)[:, 1]
         valid_scores[family] = {"cv_roc_auc": result.best_cv_auc, **score_metrics(y_valid, p_valid)}
@@ -245,11 +250,42 @@ def run_champion(
     if not pipelines:
         raise TrainingDataError("no family completed a trial: raise the budget")
 
-    board = leaderboard(valid_scores, "roc_auc")
-    best = str(board.loc[0, "family"])
+    # The platform's own choice (lib/training/candidate.py): the families and their stacked
+    # ensemble on validation, the ensemble only when it beats the best family by the policy's
+    # margin; calibration and the expected-profit threshold as champion_candidate does.
+    policy = ChampionPolicy()
+    members = [
+        TunedModel(family, pipelines[family], columns, results[family]) for family in pipelines
+    ]
     with _collect_warnings(sink):
-        calibration = calibrate(pipelines[best], X_valid, y_valid, seed=SEED)
-    choice = choose_threshold(y_valid, calibration.oof_scores, costs)
+        selection = select_candidate(
+            members,
+            parts["validation"],
+            contract,
+            costs,
+            "roc_auc",
+            seed=SEED,
+            train_set=parts["train"],
+            ensemble=policy.ensemble,
+            ensemble_folds=policy.ensemble_folds,
+            ensemble_min_gain=policy.ensemble_min_gain,
+        )
+    board, best, calibration = selection.leaderboard, selection.family, selection.calibration
+    choice = selection.choice
+    if selection.stack is not None:
+        p_ens = selection.stack.ensemble.predict_proba(X_test)[:, 1]
+        families["ensemble"] = {
+            "cv_auc": _r(selection.stack.oof_roc_auc),
+            "validation_auc": _r(
+                float(board.loc[board["family"] == "ensemble", "roc_auc"].iloc[0])
+            ),
+            "test_auc": _r(score_metrics(y_test, p_ens)["roc_auc"]),
+            "trials_complete": 0,
+            "trials_pruned": 0,
+            "trials_failed": 0,
+            "tune_s": _r(selection.stack.seconds, 1),
+            **selection.stack.describe(),
+        }
     p_test = calibration.model.predict_proba(X_test)[:, 1]
     test = evaluate(y_test, p_test, choice.threshold, costs)
     test["test_auc_uncalibrated"] = families[best]["test_auc"]
@@ -274,11 +310,13 @@ def run_champion(
         "f1_optimal_threshold_validation": _r(choice.f1_threshold),
         "validation_profit": round(choice.realised_profit, 2),
         "leaderboard": board.round(4).to_dict(orient="records"),
+        "ensemble_note": selection.ensemble_note,
         "families": families,
         "test": test,
         "baseline_logreg": {"test": b_test, "threshold_from": "validation profit"},
         "_test_scores": p_test,
         "_baseline_scores": b_test_scores,
+        "_thresholds": {"champion": choice.threshold, "logreg": b_choice.threshold},
     }
 
 
@@ -342,25 +380,116 @@ def run_flaml(
         "threshold": _r(choice.threshold),
         "test": test,
         "_test_scores": p_test,
+        "_threshold": choice.threshold,
+    }
+
+
+# --------------------------------------------------------------------------- repeated splits
+def repeated_splits(
+    args: argparse.Namespace,
+    contract: DataContract,
+    budget: TuningBudget,
+    home: Path,
+    costs: CostModel,
+    sink: Counter[str],
+) -> dict[str, Any]:
+    """The same comparison on ``args.split_seeds`` other stratified splits of Telco (a
+    smaller budget each): how much of a single split's difference is the split's luck."""
+    per_split = []
+    for k in range(1, args.split_seeds + 1):
+        seed = SEED + k
+        parts, _ = load_telco(args.data, contract, seed=seed)
+        ours = run_champion(parts, contract, budget, home / f"split{seed}", costs, sink)
+        y = parts["test"][TARGET_COL].to_numpy().astype(int)
+        thresholds = ours.pop("_thresholds")
+        row: dict[str, Any] = {
+            "split_seed": seed,
+            "champion_family": ours["champion_family"],
+            "champion": {k2: ours["test"][k2] for k2 in ("roc_auc", "pr_auc", "profit@thr")},
+            "vs_logreg": _paired_diffs(
+                y,
+                ours["_test_scores"],
+                ours["_baseline_scores"],
+                (thresholds["champion"], thresholds["logreg"]),
+                costs,
+                n=200,
+            ),
+        }
+        if not args.no_flaml:
+            flaml = run_flaml(parts, contract, 4 * budget.timeout_s, budget.cv_folds, costs, sink)
+            row["vs_flaml"] = _paired_diffs(
+                y,
+                ours["_test_scores"],
+                flaml["_test_scores"],
+                (thresholds["champion"], flaml["_threshold"]),
+                costs,
+                n=200,
+            )
+        per_split.append(row)
+    summary: dict[str, Any] = {}
+    for other in ("vs_logreg", "vs_flaml"):
+        if other not in per_split[0]:
+            continue
+        for metric in ("roc_auc", "pr_auc", "profit@thr"):
+            diffs = np.array([r[other][metric]["diff"] for r in per_split])
+            summary[f"{other}.{metric}"] = {
+                "mean": _r(diffs.mean(), 4 if metric != "profit@thr" else 1),
+                "sd": _r(diffs.std(ddof=1) if len(diffs) > 1 else 0.0, 4),
+                "ahead_in": f"{int((diffs > 0).sum())} of {len(diffs)} splits",
+            }
+    return {
+        "splits": args.split_seeds,
+        "s_per_family": budget.timeout_s,
+        "per_split": per_split,
+        "summary": summary,
     }
 
 
 # --------------------------------------------------------------------------- report
-def _bootstrap_auc_diff(
-    y: np.ndarray, a: np.ndarray, b: np.ndarray, n: int = 1000
-) -> dict[str, float]:
-    """Paired bootstrap of test AUC(a) - AUC(b): mean and 95 % interval (resampled rows)."""
-    from sklearn.metrics import roc_auc_score
+def _paired_diffs(
+    y: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    thresholds: tuple[float, float],
+    costs: CostModel,
+    n: int = 1000,
+) -> dict[str, dict[str, float]]:
+    """Paired bootstrap (the same resampled test rows for both models) of a - b in ROC-AUC,
+    PR-AUC and realised retention profit at each model's own threshold: the difference on
+    the test rows and its 95 % interval."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    offer_a, offer_b = a >= thresholds[0], b >= thresholds[1]
+    value = costs.success_rate * costs.retained_value
+
+    def metrics(idx: np.ndarray) -> np.ndarray:
+        yy = y[idx]
+        profit_a = float(np.sum(offer_a[idx] * (yy * value - costs.offer_cost)))
+        profit_b = float(np.sum(offer_b[idx] * (yy * value - costs.offer_cost)))
+        return np.array(
+            [
+                roc_auc_score(yy, a[idx]) - roc_auc_score(yy, b[idx]),
+                average_precision_score(yy, a[idx]) - average_precision_score(yy, b[idx]),
+                profit_a - profit_b,
+            ]
+        )
 
     rng = np.random.default_rng(SEED)
-    diffs = []
+    point = metrics(np.arange(len(y)))
+    draws = []
     for _ in range(n):
         idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() == y[idx].max():
-            continue
-        diffs.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return {"mean": _r(np.mean(diffs)), "ci95_low": _r(low), "ci95_high": _r(high)}
+        if y[idx].min() != y[idx].max():
+            draws.append(metrics(idx))
+    low, high = np.percentile(np.array(draws), [2.5, 97.5], axis=0)
+    return {
+        name: {
+            "diff": _r(point[k], 4 if k < 2 else 1),
+            "ci95_low": _r(low[k], 4 if k < 2 else 1),
+            "ci95_high": _r(high[k], 4 if k < 2 else 1),
+        }
+        for k, name in enumerate(("roc_auc", "pr_auc", "profit@thr"))
+    }
 
 
 def _fmt(value: Any) -> str:
@@ -417,6 +546,37 @@ def print_tables(report: dict[str, Any]) -> None:
             f"{flaml['fit_s']} |"
         )
 
+    print("\n### (b2) Telco test differences, paired bootstrap (same rows), 95% CI\n")
+    print("| comparison | ROC-AUC | PR-AUC | profit@thr |")
+    print("|---|---|---|---|")
+    for key, name in (
+        ("diff_champion_minus_flaml", "champion - FLAML"),
+        ("diff_champion_minus_logreg", "champion - logistic"),
+    ):
+        if key in telco:
+            cells = [
+                f"{_fmt(d['diff'])} ({_fmt(d['ci95_low'])} to {_fmt(d['ci95_high'])})"
+                for d in telco[key].values()
+            ]
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    repeated = telco.get("repeated_splits")
+    if repeated:
+        print(
+            f"\n### (b3) {repeated['splits']} other Telco splits, "
+            f"{repeated['s_per_family']:g} s per family: mean (sd) of the test differences\n"
+        )
+        print("| comparison | metric | mean | sd | ahead in |")
+        print("|---|---|---|---|---|")
+        for key, value in repeated["summary"].items():
+            other, metric = key.split(".", 1)
+            name = "champion - " + ("FLAML" if other == "vs_flaml" else "logistic")
+            print(
+                f"| {name} | {metric} | {_fmt(value['mean'])} | {_fmt(value['sd'])} | "
+                f"{value['ahead_in']} |"
+            )
+        families = ", ".join(str(r["champion_family"]) for r in repeated["per_split"])
+        print(f"\nChampions chosen: {families}")
+
     sim = report.get("simulator")
     if sim:
         print("\n### (c) Simulator test set vs the Bayes limit\n")
@@ -465,9 +625,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-flaml", action="store_true", help="skip the FLAML baseline")
     parser.add_argument("--no-sim", action="store_true", help="skip the simulator part")
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 s per family, 3 folds")
+    parser.add_argument(
+        "--split-seeds", type=int, default=3, help="other Telco splits to repeat the comparison on"
+    )
+    parser.add_argument(
+        "--split-budget-s", type=float, default=20.0, help="seconds per family on each other split"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.budget_s, args.sim_budget_s, args.folds = 10.0, 10.0, 3
+        args.split_seeds, args.split_budget_s = min(args.split_seeds, 1), 5.0
 
     import optuna
 
@@ -494,18 +661,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     telco["data"] = data_facts
     y_test = parts["test"][TARGET_COL].to_numpy().astype(int)
     ours = telco.pop("_test_scores")
-    telco["auc_diff_champion_minus_logreg"] = _bootstrap_auc_diff(
-        y_test, ours, telco.pop("_baseline_scores")
+    thresholds = telco.pop("_thresholds")
+    telco["diff_champion_minus_logreg"] = _paired_diffs(
+        y_test,
+        ours,
+        telco.pop("_baseline_scores"),
+        (thresholds["champion"], thresholds["logreg"]),
+        costs,
     )
     if not args.no_flaml:
         t0 = time.perf_counter()
         flaml = run_flaml(parts, contract, 4 * args.budget_s, args.folds, costs, sink)
         wall["telco_flaml"] = _r(time.perf_counter() - t0, 1)
         telco["flaml"] = flaml
-        telco["auc_diff_champion_minus_flaml"] = _bootstrap_auc_diff(
-            y_test, ours, flaml.pop("_test_scores")
+        telco["diff_champion_minus_flaml"] = _paired_diffs(
+            y_test,
+            ours,
+            flaml.pop("_test_scores"),
+            (thresholds["champion"], flaml.pop("_threshold")),
+            costs,
         )
     telco["fairness"] = FAIRNESS
+    if args.split_seeds > 0:
+        t0 = time.perf_counter()
+        split_budget = dataclasses.replace(budget, timeout_s=args.split_budget_s)
+        telco["repeated_splits"] = repeated_splits(
+            args, contract, split_budget, home / "splits", costs, sink
+        )
+        wall["telco_repeated_splits"] = _r(time.perf_counter() - t0, 1)
 
     # ---- simulator
     sim: dict[str, Any] | None = None
@@ -516,6 +699,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sim_budget = dataclasses.replace(budget, timeout_s=args.sim_budget_s)
         t0 = time.perf_counter()
         sim = run_champion(sim_parts, contract, sim_budget, home / "sim", costs, sink)
+        sim.pop("_thresholds")
         wall["sim_champion_and_baseline"] = _r(time.perf_counter() - t0, 1)
         truth = sim_parts["test"]["churn_probability"].to_numpy()
         sim_y = sim_parts["test"][TARGET_COL].to_numpy().astype(int)
@@ -540,6 +724,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if telco.get("flaml"):
         verdict["telco_auc_not_below_flaml"] = test["roc_auc"] >= telco["flaml"]["test"]["roc_auc"]
         verdict["telco_auc_minus_flaml"] = _r(test["roc_auc"] - telco["flaml"]["test"]["roc_auc"])
+        profit = telco["diff_champion_minus_flaml"]["profit@thr"]
+        verdict["telco_profit_ahead_of_flaml"] = profit["diff"] > 0
+        verdict["telco_profit_minus_flaml (95% CI)"] = (
+            f"{profit['diff']:+,.0f} ({profit['ci95_low']:+,.0f} to {profit['ci95_high']:+,.0f})"
+        )
     if sim:
         gap_exp = sim["bayes"]["expected_auc"] - sim["test"]["test_expected_auc"]
         gap_real = sim["bayes"]["realized_auc"] - sim["test"]["roc_auc"]

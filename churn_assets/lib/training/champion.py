@@ -197,6 +197,41 @@ class Calibration:
     oof_scores: np.ndarray
 
 
+# Calibration is there to make probabilities honest, not to re-rank: isotonic regression on a
+# few thousand validation rows is a step function whose ties cost ranking (seen on Telco:
+# best Brier by 0.0003, test ROC-AUC 0.8608 -> 0.8584 and PR-AUC -0.03). A method that loses
+# more out-of-fold ROC-AUC than this against the uncalibrated scores is not chosen.
+MAX_CALIBRATION_AUC_LOSS = 0.002
+
+
+def pick_calibration(table: pd.DataFrame, max_auc_loss: float) -> pd.DataFrame:
+    """``table`` (method, brier and ``auc_loss`` per method: the ROC-AUC it loses against
+    the uncalibrated scores) with ``eligible`` added, sorted so the chosen method is first:
+    the lowest Brier among the methods losing at most ``max_auc_loss`` (``none`` always
+    eligible)."""
+    table = table.copy()
+    table["eligible"] = (table["method"] == "none") | (table["auc_loss"] <= max_auc_loss)
+    return table.sort_values(
+        ["eligible", "brier"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
+
+
+def _ranking_loss(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray, seed: int) -> float:
+    """Mean ROC-AUC lost within the calibration's own folds (one calibrator per fold, so only
+    within a fold is the map one function): 0 for a strictly monotone map such as the
+    sigmoid, > 0 where isotonic steps tie scores."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from churn_assets.lib.evaluation.scores import roc_auc
+
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    losses = [
+        roc_auc(y[idx], raw[idx]) - roc_auc(y[idx], calibrated[idx])
+        for _, idx in folds.split(raw.reshape(-1, 1), y)
+    ]
+    return float(np.mean(losses))
+
+
 def calibrate(
     model: Any,
     X_valid: pd.DataFrame,
@@ -204,17 +239,26 @@ def calibrate(
     methods: tuple[CalibrationMethod, ...] = ("none", "sigmoid", "isotonic"),
     *,
     seed: int,
+    max_auc_loss: float = MAX_CALIBRATION_AUC_LOSS,
 ) -> Calibration:
-    """Pick the calibration with the lowest out-of-fold Brier score on validation rows."""
+    """Pick the calibration with the lowest out-of-fold Brier score on validation rows among
+    those that keep the ranking (:func:`pick_calibration`)."""
     from churn_assets.lib.evaluation.scores import brier, log_loss
 
     y = np.asarray(y_valid).astype(int)
     rows, scores = [], {}
-    for method in methods:
+    for method in ("none", *(m for m in methods if m != "none")):
         p = out_of_fold_calibrated(model, X_valid, y_valid, method, seed=seed)
         scores[method] = p
-        rows.append({"method": method, "brier": brier(y, p), "log_loss": log_loss(y, p)})
-    table = pd.DataFrame(rows).sort_values("brier", kind="stable").reset_index(drop=True)
+        rows.append(
+            {
+                "method": method,
+                "brier": brier(y, p),
+                "log_loss": log_loss(y, p),
+                "auc_loss": _ranking_loss(y, scores["none"], p, seed),
+            }
+        )
+    table = pick_calibration(pd.DataFrame(rows), max_auc_loss)
     method: CalibrationMethod = table.loc[0, "method"]
     final = model if method == "none" else _calibrator(model, method).fit(X_valid, y_valid)
     return Calibration(method=method, model=final, table=table, oof_scores=scores[method])

@@ -148,8 +148,38 @@ def test_calibration_repairs_squashed_scores() -> None:
     raw = model.predict_proba(frame.iloc[200:])[:, 1]
     calibrated = result.model.predict_proba(frame.iloc[200:])[:, 1]
     assert score_metrics(y[200:], calibrated)["roc_auc"] == pytest.approx(
-        score_metrics(y[200:], raw)["roc_auc"], abs=0.02
+        score_metrics(y[200:], raw)["roc_auc"], abs=0.01
     )
+
+
+def test_a_calibration_that_costs_ranking_is_not_chosen() -> None:
+    from churn_assets.lib.training.champion import pick_calibration
+
+    table = pd.DataFrame(
+        {
+            "method": ["none", "sigmoid", "isotonic"],
+            "brier": [0.1400, 0.1330, 0.1327],
+            "auc_loss": [0.0, 0.0, 0.004],  # isotonic's ties
+        }
+    )
+    picked = pick_calibration(table, max_auc_loss=0.002)
+    assert picked["method"].tolist() == ["sigmoid", "none", "isotonic"]
+    assert picked.set_index("method").loc["isotonic", "eligible"] == False  # noqa: E712
+    # With a looser limit the best Brier wins; "none" is always eligible.
+    assert pick_calibration(table, max_auc_loss=0.01).loc[0, "method"] == "isotonic"
+    worse = table.assign(auc_loss=[0.0, 0.05, 0.05])
+    assert pick_calibration(worse, max_auc_loss=0.002).loc[0, "method"] == "none"
+
+
+def test_a_sigmoid_keeps_the_ranking_and_isotonic_ties_cost_some() -> None:
+    from churn_assets.lib.training.champion import _ranking_loss  # private: its own unit
+
+    rng = np.random.default_rng(0)
+    raw = rng.random(1000)
+    y = (rng.random(1000) < raw).astype(int)
+    assert _ranking_loss(y, raw, 1 / (1 + np.exp(-(3 * raw - 1))), seed=0) == pytest.approx(0)
+    steps = np.floor(raw * 4) / 4  # a four-step map: ties
+    assert _ranking_loss(y, raw, steps, seed=0) > 0.01
 
 
 def test_leaderboard_orders_by_metric() -> None:
