@@ -500,6 +500,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _money_or(value: Any, metric: str) -> str:
+    """Profit in whole currency units, any other metric as ``_fmt`` shows it."""
+    return f"{value:,.0f}" if metric.startswith("profit") and value is not None else _fmt(value)
+
+
 def print_tables(report: dict[str, Any]) -> None:
     telco = report["telco"]
     rows = [("champion (" + telco["champion_family"] + ", " + telco["calibration"] + ")", telco)]
@@ -555,8 +560,9 @@ def print_tables(report: dict[str, Any]) -> None:
     ):
         if key in telco:
             cells = [
-                f"{_fmt(d['diff'])} ({_fmt(d['ci95_low'])} to {_fmt(d['ci95_high'])})"
-                for d in telco[key].values()
+                f"{_money_or(d['diff'], m)} ({_money_or(d['ci95_low'], m)} to "
+                f"{_money_or(d['ci95_high'], m)})"
+                for m, d in telco[key].items()
             ]
             print(f"| {name} | " + " | ".join(cells) + " |")
     repeated = telco.get("repeated_splits")
@@ -571,8 +577,8 @@ def print_tables(report: dict[str, Any]) -> None:
             other, metric = key.split(".", 1)
             name = "champion - " + ("FLAML" if other == "vs_flaml" else "logistic")
             print(
-                f"| {name} | {metric} | {_fmt(value['mean'])} | {_fmt(value['sd'])} | "
-                f"{value['ahead_in']} |"
+                f"| {name} | {metric} | {_money_or(value['mean'], metric)} | "
+                f"{_money_or(value['sd'], metric)} | {value['ahead_in']} |"
             )
         families = ", ".join(str(r["champion_family"]) for r in repeated["per_split"])
         print(f"\nChampions chosen: {families}")
