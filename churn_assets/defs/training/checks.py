@@ -74,6 +74,7 @@ def behavioural_tests(
         list(contract.slices),
         config.min_slice_auc,
         config.min_slice_rows,
+        config.min_slice_per_class,
     )
     table = pd.DataFrame([v.__dict__ for v in verdicts])
     failed = [v.name for v in verdicts if not v.passed]

@@ -252,8 +252,11 @@ def slice_floors(
     slices: list[str],
     min_auc: float,
     min_rows: int,
+    min_per_class: int = 10,
 ) -> list[Verdict]:
-    """ROC-AUC at least ``min_auc`` on every slice value with enough rows and both classes."""
+    """ROC-AUC at least ``min_auc`` on every slice value with enough rows and at least
+    ``min_per_class`` churners and non-churners: an AUC on a handful of churners (a two-year
+    contract slice of 100 rows has ~3) is noise, and is not judged."""
     from churn_assets.lib.evaluation.report import segment_metrics
 
     table = segment_metrics(frame, y, scores, threshold=0.5, slices=slices)
@@ -266,5 +269,8 @@ def slice_floors(
             f"ROC-AUC on {row.rows} rows with {row.slice} = {row.value}",
         )
         for row in table.itertuples()
-        if row.rows >= min_rows and row.roc_auc == row.roc_auc  # NaN: a single-class slice
+        if row.rows >= min_rows
+        and row.roc_auc == row.roc_auc  # NaN: a single-class slice
+        and min(round(row.rows * row.churn_rate), round(row.rows * (1 - row.churn_rate)))
+        >= min_per_class
     ]

@@ -92,3 +92,6 @@ class BehaviourPolicy(BaseModel):
     )
     min_slice_auc: float = Field(0.55, description="ROC-AUC floor on every contract slice value")
     min_slice_rows: int = Field(100, description="slice values with fewer rows are not judged")
+    min_slice_per_class: int = Field(
+        10, description="slice values with fewer churners (or non-churners) are not judged"
+    )

@@ -123,3 +123,7 @@ def test_slice_floors() -> None:
     noise = rng.uniform(size=200)
     assert not all(v.passed for v in slice_floors(noise, y, FRAME, ["Contract"], 0.7, 50))
     assert slice_floors(noise, y, FRAME, ["Contract"], 0.7, min_rows=500) == []
+    # A slice with a handful of churners is noise: not judged.
+    rare = np.where(np.arange(200) < 5, 1, 0)
+    assert slice_floors(noise, rare, FRAME, ["Contract"], 0.7, 50) == []
+    assert slice_floors(noise, rare, FRAME, ["Contract"], 0.7, 50, min_per_class=1)
