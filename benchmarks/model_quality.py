@@ -459,13 +459,13 @@ def _paired_diffs(
     the test rows and its 95 % interval."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    offer_a, offer_b = a >= thresholds[0], b >= thresholds[1]
-    value = costs.success_rate * costs.retained_value
+    at_a, at_b = np.array([thresholds[0]]), np.array([thresholds[1]])
 
     def metrics(idx: np.ndarray) -> np.ndarray:
         yy = y[idx]
-        profit_a = float(np.sum(offer_a[idx] * (yy * value - costs.offer_cost)))
-        profit_b = float(np.sum(offer_b[idx] * (yy * value - costs.offer_cost)))
+        # The platform's own realised profit (champion.profit_curve) at each model's threshold.
+        profit_a = float(profit_curve(yy, a[idx], costs, thresholds=at_a)["profit"].iloc[0])
+        profit_b = float(profit_curve(yy, b[idx], costs, thresholds=at_b)["profit"].iloc[0])
         return np.array(
             [
                 roc_auc_score(yy, a[idx]) - roc_auc_score(yy, b[idx]),
