@@ -18,6 +18,9 @@ export BENTOML_HOME ?= $(CHURN_HOME)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 PORT ?= 3001
 WORKERS ?= 1
+# pytest-xdist workers for `make test` (the team tests spend much of their time waiting on
+# servers and sensor ticks, so a second worker overlaps them with the rest of the suite).
+TEST_WORKERS ?= auto
 
 .PHONY: help uv install demo status test lint format ui mlflow serve loop loop-ui bench clean clean-loop \
 	team-up team-demo team-down team-status team-env
@@ -47,7 +50,7 @@ test: install  ## Install, then run lint, the definitions check and the whole te
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen dg check defs
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install  ## ruff check + format check
 	$(UV) run --frozen ruff check .

@@ -92,3 +92,31 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> s
     # s3fs caches filesystem instances and their listings; the store was just emptied.
     s3fs.S3FileSystem.clear_instance_cache()
     return s3_server
+
+
+# The longest test files (measured in CI, minutes on two cores) start first, so that with
+# `pytest -n 2` (what `make test` runs) the closed loop is not the last thing left running.
+LONGEST_FIRST = (
+    "team/test_closed_loop.py",  # ~12
+    "team/test_run_queue.py",  # ~7
+    "team/test_faults.py",  # ~5
+    "team/test_step_isolation.py",  # ~4
+    "console/test_demo.py",  # ~2.5
+)
+# Session fixtures that start something expensive: the tests sharing one run in one xdist
+# worker (``--dist loadgroup``), so it starts once, not once per worker.
+SHARED_STARTS = ("team_stack", "built")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        hits = [i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)]
+        return hits[0] if hits else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a rank is the collection order
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        shared = next((f for f in SHARED_STARTS if f in names), None)
+        # Without a shared start, a file is one unit, so its module fixtures run once.
+        item.add_marker(pytest.mark.xdist_group(shared or item.nodeid.split("::")[0]))
