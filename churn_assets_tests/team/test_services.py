@@ -47,6 +47,8 @@ def test_start_is_idempotent_and_stop_works_from_a_fresh_handle(tmp_path: Path) 
         f"{os.getpid()} 1",  # the pid was reused (by this test process, after a reboot...)
         "garbage",
     ],
+    # Ids fixed, not the pid: xdist workers must collect the same test ids.
+    ids=["gone", "reused", "garbage"],
 )
 def test_a_stale_pid_file_is_ignored_and_never_signalled(tmp_path: Path, content: str) -> None:
     service = http_server(tmp_path, free_port())
