@@ -50,10 +50,11 @@ churn_pipeline = dg.define_asset_job(
     "churn_pipeline",
     # Sources included: the run first observes customer_source, recording the data version
     # that raw_customers was built from.
-    # champion_rollback is an operator action with its own job, never part of a normal run.
+    # champion_rollback and candidate_approval are operator actions with their own jobs, never
+    # part of a normal run.
     # Monitoring is per landed month (partitioned) and has its own jobs and sensors.
     selection=dg.AssetSelection.all(include_sources=True)
-    - dg.AssetSelection.assets("champion_rollback")
+    - dg.AssetSelection.assets("champion_rollback", "candidate_approval")
     - dg.AssetSelection.groups("monitoring"),
     description="Materialize every asset (and run every check) from the current data source.",
     config=_EXECUTION,
@@ -85,6 +86,13 @@ rollback_champion = dg.define_asset_job(
     description="Request the move of the `champion` alias back to the previous champion "
     "(config: reason), build its bento, then move the alias.",
     # It moves the alias and rebuilds the bento that a retraining would also write.
+    tags=TRAINING_GRAPH,
+)
+approve_candidate = dg.define_asset_job(
+    "approve_candidate",
+    selection=dg.AssetSelection.assets("candidate_approval", "churn_bento"),
+    description="Approve (or reject) the candidate the gate passed in `approve` mode (config: "
+    "approver, comment); approved, its bento is built and `champion` moves to it.",
     tags=TRAINING_GRAPH,
 )
 deploy_champion = dg.define_asset_job(

@@ -5,6 +5,8 @@ completes it once the new champion's bento is built and published, so the regist
 names a champion that is not served (see docs/operations.md, "Promotions and rollbacks").
 """
 
+from typing import Literal
+
 import dagster as dg
 
 from churn_assets.defs.resources import Alerts, ChurnPlatform, MlflowTracking
@@ -107,6 +109,18 @@ def promotion_decision(
             {"model": name, "version": version, "mode": decision.mode, "actor": outcome.actor},
             record,
         )
+    waiting = outcome.approval
+    if waiting is not None:
+        superseded = f"; v{outcome.superseded} stops waiting" if outcome.superseded else ""
+        alerts.send(
+            "approval_requested",
+            "warning",
+            f"{name} v{version} passed the gate and waits for approval until {waiting.expires_at}",
+            "Approve or reject it with the approve_candidate job (config: approver, comment)"
+            f"{superseded}.",
+            {"model": name, "version": version, "expires_at": waiting.expires_at},
+            record,
+        )
     yield dg.MaterializeResult(
         metadata={
             "outcome": decision.outcome,
@@ -122,6 +136,11 @@ def promotion_decision(
                 "@champion"
                 if outcome.move is not None
                 else "none"
+            ),
+            "approval": (
+                f"waiting until {waiting.expires_at}: run approve_candidate (approver, comment)"
+                if waiting is not None
+                else "not requested"
             ),
             "compared_rows": outcome.compared_rows,
             "excluded_rows": outcome.excluded_rows,
@@ -188,3 +207,76 @@ def champion_rollback(
             "then moves @champion",
         }
     )
+
+
+class ApprovalConfig(dg.Config):
+    """A person's answer to the candidate waiting for approval (gate mode `approve`)."""
+
+    approver: str  # recorded; must be in CHURN_APPROVERS when that is set
+    comment: str  # why: recorded on the version and in the model card
+    verdict: Literal["approve", "reject"] = "approve"
+    version: str = ""  # the version meant (refused if another one waits); empty: the waiting one
+
+
+@dg.asset(group_name=GROUP, kinds={"mlflow"}, code_version="1", deps=["promotion_decision"])
+def candidate_approval(
+    context: dg.AssetExecutionContext,
+    config: ApprovalConfig,
+    platform: ChurnPlatform,
+    mlflow: MlflowTracking,
+    alerts: Alerts,
+) -> dg.MaterializeResult:
+    """Approve or reject the candidate that passed the gate in `approve` mode and waits for a
+    person (alias `awaiting_approval`). Approved: the move of `champion` is requested and
+    churn_bento, next in the `approve_candidate` job, builds the bento and moves the alias.
+    Rejected: nothing moves. Either way the answer, who gave it and why are recorded on the
+    version (tags `approval_*`) and in the model card. Refused (the run fails, nothing
+    recorded) without a name or comment, for an approver not in `CHURN_APPROVERS`, or when
+    nothing waits (never requested, already answered, or expired: recorded as `expired`)."""
+    from churn_assets.lib.evaluation.model_card import append_published, card_folder
+    from churn_assets.lib.registry import approval
+
+    name = platform.registered_model
+    try:
+        answer = approval.decide(
+            name, config.verdict, config.approver, config.comment, version=config.version
+        )
+    except approval.ApprovalError as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from exc
+    request, outcome = answer.request, answer.outcome
+    run_id = _version_run(name, request.version)
+    if run_id:
+        text = f"**{outcome}** by {answer.approver} at {answer.at}: {answer.comment}"
+        append_published(run_id, card_folder(platform.reports_dir(), run_id), "Approval", text)
+    context.log.info(f"{name} v{request.version} {outcome} by {answer.approver}")
+    alerts.send(
+        "approval_decided",
+        "info",
+        f"{name} v{request.version} {outcome} by {answer.approver}",
+        answer.comment[:500],
+        {"model": name, "version": request.version, "approver": answer.approver},
+        mlflow.run_url(run_id) if run_id else None,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "outcome": outcome,
+            "registered_model": name,
+            "challenger_version": request.version,
+            "approver": answer.approver,
+            "comment": answer.comment,
+            "requested_at": request.requested_at,
+            "expires_at": request.expires_at,
+            "pending_move": (
+                f"promote v{answer.move.version}: churn_bento builds its bento, then moves "
+                "@champion"
+                if answer.move is not None
+                else "none"
+            ),
+        }
+    )
+
+
+def _version_run(name: str, version: str) -> str | None:
+    from mlflow import MlflowClient
+
+    return MlflowClient().get_model_version(name, version).run_id or None

@@ -25,7 +25,7 @@ class BentoConfig(dg.Config, BentoPolicy):
     group_name=GROUP,
     kinds={"bentoml"},
     code_version="2",
-    deps=["promotion_decision", "champion_rollback"],
+    deps=["promotion_decision", "champion_rollback", "candidate_approval"],
     # Skipped (no materialization, downstream not run) when this run's gate rejected.
     output_required=False,
     check_specs=[
@@ -144,17 +144,24 @@ def churn_bento(
 
 
 def _rejected_in_run(context: dg.AssetExecutionContext) -> str | None:
-    """Why there is nothing to build when this run's promotion_decision was a rejection (its
-    recorded outcome, the decision as data), else None."""
-    from churn_assets.lib.registry.policy import REJECTIONS
+    """Why there is nothing to build when this run's decision moved nothing (its recorded
+    outcome, the decision as data): promotion_decision rejected, or its candidate waits for
+    approval; candidate_approval rejected. Else None."""
+    from churn_assets.lib.registry.policy import NOTHING_TO_BUILD
 
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("promotion_decision"))
-    if event is None or event.run_id != context.run_id or event.asset_materialization is None:
-        return None
-    meta = event.asset_materialization.metadata
-    outcome = getattr(meta.get("outcome"), "value", None)
-    if outcome not in REJECTIONS:
-        return None
-    version = getattr(meta.get("challenger_version"), "value", "?")
-    failed = getattr(meta.get("failed_criteria"), "value", "")
-    return f"the gate {outcome.replace('_', ' ')} v{version} ({failed})"
+    for key, who in (("promotion_decision", "the gate"), ("candidate_approval", "the approver")):
+        event = context.instance.get_latest_materialization_event(dg.AssetKey(key))
+        if event is None or event.run_id != context.run_id or event.asset_materialization is None:
+            continue
+        meta = event.asset_materialization.metadata
+        outcome = getattr(meta.get("outcome"), "value", None)
+        if outcome not in NOTHING_TO_BUILD:
+            return None
+        version = getattr(meta.get("challenger_version"), "value", "?")
+        why = getattr(meta.get("failed_criteria"), "value", "") or getattr(
+            meta.get("comment"), "value", ""
+        )
+        if outcome == "pending_approval":
+            return f"v{version} waits for approval ({getattr(meta.get('approval'), 'value', '')})"
+        return f"{who} {outcome.replace('_', ' ')} v{version} ({why})"
+    return None

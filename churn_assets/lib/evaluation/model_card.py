@@ -311,3 +311,18 @@ def publish_card(card: str, folder: Path, run_id: str | None) -> Path:
     if run_id:
         reports.log_folder(run_id, folder, "model_card")
     return page
+
+
+def append_published(run_id: str, folder: Path, heading: str, text: str) -> Path:
+    """Add a section to the card published on run ``run_id`` (a decision made after the
+    gate's, e.g. an approval) and publish it again; the card is read from the run, so the
+    step needs no local copy.
+
+    Returns:
+        The HTML page's path.
+    """
+    from mlflow import MlflowClient
+
+    path = MlflowClient().download_artifacts(run_id, "model_card/model_card.md")
+    card = Path(path).read_text(encoding="utf-8").rstrip()
+    return publish_card(f"{card}\n\n## {heading}\n\n{text}\n", folder, run_id)

@@ -23,6 +23,8 @@ class AlertKind(StrEnum):
     VERDICT_UNKNOWN = "verdict_unknown"  # a drift report the trigger cannot read
     SERVING_MISMATCH = "serving_mismatch"  # the registry's champion is not what is served
     GATE_REJECTED = "gate_rejected"  # the gate kept the champion: which criteria failed
+    APPROVAL_REQUESTED = "approval_requested"  # a passed candidate waits for a person
+    APPROVAL_DECIDED = "approval_decided"  # a person approved or rejected it
 
 
 class Severity(StrEnum):

@@ -69,7 +69,7 @@ class Decision:
     mode: Mode
     criteria: list[Criterion]
     promote: bool
-    outcome: str  # promoted | rejected | dry_run_pass | dry_run_reject | forced
+    outcome: str  # promoted | rejected | pending_approval | dry_run_pass | dry_run_reject | forced
     reason: str
     evidence: dict = field(default_factory=dict)
 
@@ -308,4 +308,11 @@ def decide(criteria: list[Criterion], mode: Mode, reason: str = "") -> Decision:
     if mode == "enforce":
         why = reason or ("all criteria passed" if passed else f"failed: {', '.join(failed)}")
         return Decision(mode, criteria, passed, "promoted" if passed else "rejected", why)
-    raise ValueError(f"unknown gate mode {mode!r}; use enforce, dry_run or force")
+    if mode == "approve":  # passed: a person decides (lib.registry.approval)
+        why = reason or (
+            "all criteria passed; waiting for approval"
+            if passed
+            else f"failed: {', '.join(failed)}"
+        )
+        return Decision(mode, criteria, False, "pending_approval" if passed else "rejected", why)
+    raise ValueError(f"unknown gate mode {mode!r}; use enforce, approve, dry_run or force")

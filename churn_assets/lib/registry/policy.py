@@ -13,9 +13,14 @@ from pydantic import BaseModel, Field
 
 from churn_assets.lib.evaluation.policy import BOOTSTRAP_RESAMPLES, SEED
 
-Mode = Literal["enforce", "dry_run", "force"]
+# enforce: promote when every criterion passes; approve: then wait for a person
+# (lib.registry.approval); dry_run: decide, change nothing; force: promote, reason required.
+Mode = Literal["enforce", "approve", "dry_run", "force"]
 # Outcomes that leave the champion where it is: a decision, alerted once as `gate_rejected`.
 REJECTIONS = ("rejected", "dry_run_reject")
+# Outcomes after which this run has nothing to build: rejections, and a candidate waiting for
+# approval (the approve_candidate job builds it once approved).
+NOTHING_TO_BUILD = (*REJECTIONS, "pending_approval")
 
 # One asset check per group of criteria: name -> what it verifies. Not blocking: a failed
 # criterion is the gate's decision (a rejection is recorded and nothing is moved), not a
@@ -56,3 +61,9 @@ class GatePolicy(BaseModel):
     segment_min_rows: int = Field(200, description="slices with fewer rows are not judged")
     n_bootstrap: int = Field(BOOTSTRAP_RESAMPLES, description="paired bootstrap resamples")
     seed: int = Field(SEED, description="seed of the paired bootstrap")
+    approval_ttl_hours: float = Field(
+        72.0,
+        gt=0,
+        description="approve mode: how long a passed candidate waits for a person before "
+        "it expires",
+    )

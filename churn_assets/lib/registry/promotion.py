@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from churn_assets.lib.registry import aliases, gate
+from churn_assets.lib.registry import aliases, approval, gate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +64,8 @@ class GateRun:
     actor: str
     champion_before: str | None
     move: aliases.PendingMove | None  # the requested move (churn_bento completes it)
+    approval: approval.ApprovalRequest | None = None  # approve mode: waiting for a person
+    superseded: str | None = None  # the earlier waiting candidate this one replaced
     compared_rows: int = 0  # test rows the comparison with the champion used
     excluded_rows: int = 0  # test rows left out: the champion trained or tuned on them
 
@@ -190,8 +192,9 @@ def run_gate(
     seen: list[pd.DataFrame] | None = None,
 ) -> GateRun:
     """Register the candidate as ``challenger``, judge it, and in ``enforce`` mode request
-    its promotion when every criterion passes (``dry_run``: decide, change nothing;
-    ``force``: promote regardless, reason required). ``tags`` go on the new version.
+    its promotion when every criterion passes (``approve``: then request a person's approval
+    instead, ``lib.registry.approval``; ``dry_run``: decide, change nothing; ``force``:
+    promote regardless, reason required). ``tags`` go on the new version.
 
     Args:
         id_column: the contract's customer id column.
@@ -251,9 +254,13 @@ def run_gate(
         client.log_dict(champion.mlflow_run_id, decision.as_dict(), "promotion_decision.json")
         publish_card(final, card_folder, champion.mlflow_run_id)
         client.set_model_version_tag(name, version, "model_card", "model_card/model_card.md")
-    move = None
+    move, waiting, superseded = None, None, None
     if decision.promote:
         move = aliases.request_promotion(name, version, actor, decision.reason, decision.as_dict())
+    elif decision.outcome == approval.PENDING_OUTCOME:
+        waiting, superseded = approval.request_approval(
+            name, version, actor, policy.approval_ttl_hours, decision.as_dict()
+        )
     return GateRun(
         decision=decision,
         groups=groups,
@@ -262,6 +269,8 @@ def run_gate(
         actor=actor,
         champion_before=str(current.version) if current is not None else None,
         move=move,
+        approval=waiting,
+        superseded=superseded,
         compared_rows=int(rows.sum()) if rows is not None else len(test_set),
         excluded_rows=int((~rows).sum()) if rows is not None else 0,
     )

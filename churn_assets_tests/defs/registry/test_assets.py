@@ -278,3 +278,86 @@ def test_behavioural_check_blocks_downstream(
     passed = {e.check_name: e.passed for e in default.get_asset_check_evaluations()}
     assert passed["behavioural_tests"]
     assert "evaluation_report" in materialized(default)
+
+
+def _approve(config: dict) -> dg.ExecuteInProcessResult:
+    job = load_defs().resolve_job_def("approve_candidate")
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"candidate_approval": {"config": config}}},
+        raise_on_error=False,
+    )
+
+
+@pytest.mark.slow
+def test_approve_mode_waits_for_a_named_approver(
+    registry_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = registry_home
+    monkeypatch.setenv("CHURN_HOME", str(home))
+    monkeypatch.setenv("CHURN_DATA_URI", "sim://?customers=900&months=2&seed=6&dirty_rate=0")
+    monkeypatch.setenv("CHURN_APPROVERS", "alice,bob")
+    before = _champion_version(home)
+    approve_mode = {
+        "promotion_decision": {"config": {"mode": "approve"}},
+        "fairness_report": {"config": OPEN},
+    }
+
+    # The gate passes the candidate, which then waits: the run succeeds, nothing is built,
+    # nothing moves, and one alert asks for an approval.
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    waiting = _run([*GATE, "churn_bento"], approve_mode)
+    assert waiting.success
+    done = materialized(waiting)
+    decision = done["promotion_decision"]
+    assert decision["outcome"] == "pending_approval", decision["failed_criteria"]
+    assert decision["approval"].startswith("waiting until")
+    assert decision["pending_move"] == "none"
+    assert "churn_bento" not in done
+    checks = {e.check_name: e for e in waiting.get_asset_check_evaluations()}
+    assert "waits for approval" in checks["bento_matches_registry"].metadata["skipped"].value
+    asked = [a for a in alerts(caplog) if a["kind"] == "approval_requested"]
+    assert len(asked) == 1 and "approve_candidate" in asked[0]["text"]
+    candidate = decision["challenger_version"]
+    assert _champion_version(home) == before
+
+    # An approver outside CHURN_APPROVERS is refused; nothing is recorded or moved.
+    refused = _approve({"approver": "mallory", "comment": "looks fine"})
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.is_step_failure)
+    assert "'mallory' is not an allowed approver" in failure.step_failure_data.error.message
+    assert _champion_version(home) == before
+
+    # A listed approver with a comment: the bento is built and `champion` moves, named.
+    approved = _approve(
+        {"approver": "alice", "comment": "checked the slices", "version": candidate}
+    )
+    assert approved.success
+    meta = materialized(approved)
+    assert meta["candidate_approval"]["outcome"] == "approved"
+    assert meta["churn_bento"]["champion_move"] == f"promote: v{before} -> v{candidate}"
+    assert _champion_version(home) == candidate
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    version = client.get_model_version(NAME, candidate)
+    assert (version.tags["approval_outcome"], version.tags["approval_by"]) == ("approved", "alice")
+    assert version.tags["promoted_by"] == "alice"
+    card = Path(client.download_artifacts(version.run_id, "model_card/model_card.md")).read_text()
+    assert "**pending_approval** (approve)" in card
+    assert "## Approval" in card and "**approved** by alice" in card
+
+    # A rejection is a decision too: recorded, the champion stays, nothing is built.
+    again = materialized(_run(["promotion_decision"], approve_mode))["promotion_decision"]
+    assert again["outcome"] == "pending_approval"
+    rejected = _approve(
+        {"approver": "bob", "comment": "wait for the new month", "verdict": "reject"}
+    )
+    assert rejected.success
+    assert materialized(rejected)["candidate_approval"]["outcome"] == "rejected"
+    assert "churn_bento" not in materialized(rejected)
+    assert _champion_version(home) == candidate
+    tags = client.get_model_version(NAME, again["challenger_version"]).tags
+    assert (tags["approval_outcome"], tags["approval_by"]) == ("rejected", "bob")
