@@ -7,6 +7,7 @@ from pathlib import Path
 
 from churn_assets.lib.console.facts import Version
 from churn_assets.lib.registry.aliases import CHALLENGER, CHAMPION, NEXT_CHAMPION
+from churn_assets.lib.registry.approval import AWAITING, REQUEST_TAG
 
 DEFAULT_MODEL = "churn-model"
 
@@ -33,12 +34,31 @@ def _since(tags: dict[str, str], alias: str) -> tuple[str, str]:
             at, kind = max(moves)
             who = tags.get("promoted_by", "") if kind == "promoted_at" else "rollback"
             return at, f"{kind.split('_')[0]} by {who}: {tags.get('promotion_reason', '')}"[:120]
+    if alias == AWAITING:
+        return tags.get("registered_at", ""), _waiting(tags.get(REQUEST_TAG, ""))
     return tags.get("registered_at", ""), tags.get("gate_outcome", "")
 
 
+def _waiting(raw: str) -> str:
+    """What an approval request says (read only: the next approval attempt or gate run
+    records an expiry)."""
+    import json
+    from datetime import UTC, datetime
+
+    try:
+        until = str(json.loads(raw).get("expires_at", ""))
+        expired = datetime.now(UTC) >= datetime.fromisoformat(until)
+    except (ValueError, TypeError, AttributeError):
+        return "approval request unreadable"
+    when = until.replace("T", " ").replace("+00:00", " UTC")
+    if expired:
+        return f"approval request expired {when}: not approved, nothing moved"
+    return f"passed the gate, waits for approval until {when}: run approve_candidate"
+
+
 def versions(uri: str, name: str = DEFAULT_MODEL) -> list[Version]:
-    """The versions holding ``champion``, ``challenger`` and ``next_champion`` (an alias
-    nobody holds: left out);
+    """The versions holding ``champion``, ``challenger``, ``next_champion`` and
+    ``awaiting_approval`` (an alias nobody holds: left out);
     the test ROC-AUC is the one logged with the version's run."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -48,7 +68,8 @@ def versions(uri: str, name: str = DEFAULT_MODEL) -> list[Version]:
     client = MlflowClient(tracking_uri=uri)
     found = []
     # next_champion: a promotion or rollback the gate requested, done once its bento is built.
-    for alias in (CHAMPION, CHALLENGER, NEXT_CHAMPION):
+    # awaiting_approval: a candidate the gate passed in approve mode, waiting for a person.
+    for alias in (CHAMPION, CHALLENGER, NEXT_CHAMPION, AWAITING):
         try:
             version = client.get_model_version_by_alias(name, alias)
         except MlflowException:

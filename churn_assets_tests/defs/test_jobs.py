@@ -25,7 +25,7 @@ def test_the_jobs_that_write_the_training_graph_share_one_queue_tag() -> None:
     """dagster.yaml limits this tag to one run at a time (test_run_queue.py runs it)."""
     defs = load_defs()
     tagged = {job.name for job in defs.resolve_all_job_defs() if WRITES_TAG in job.tags}
-    assert tagged == {"churn_pipeline", "rollback_champion", "deploy_champion"}
+    assert tagged == {"churn_pipeline", "rollback_champion", "deploy_champion", "approve_candidate"}
     limits = yaml.safe_load(DAGSTER_YAML.read_text())["concurrency"]["runs"]
     team = yaml.safe_load(TEAM_DAGSTER_YAML.read_text())["concurrency"]["runs"]
     assert {"key": WRITES_TAG, "limit": 1} in limits["tag_concurrency_limits"]

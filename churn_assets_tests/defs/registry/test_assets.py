@@ -321,6 +321,12 @@ def test_approve_mode_waits_for_a_named_approver(
     assert len(asked) == 1 and "approve_candidate" in asked[0]["text"]
     candidate = decision["challenger_version"]
     assert _champion_version(home) == before
+    # `make status` shows who waits, and until when.
+    from churn_assets.console.registry import versions
+
+    held = {v.alias: v for v in versions(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")}
+    assert held["awaiting_approval"].version == candidate
+    assert "waits for approval until" in held["awaiting_approval"].note
 
     # An approver outside CHURN_APPROVERS is refused; nothing is recorded or moved.
     refused = _approve({"approver": "mallory", "comment": "looks fine"})

@@ -101,7 +101,7 @@ def test_the_allowed_approvers_come_from_the_deployment(monkeypatch: pytest.Monk
 def test_a_request_expires_and_can_no_longer_be_approved(store: Path) -> None:
     _wait(ttl=24.0)
     late = T0 + timedelta(hours=24, seconds=1)
-    with pytest.raises(approval.ApprovalError, match="no candidate .* is waiting"):
+    with pytest.raises(approval.ApprovalError, match=r"no candidate .* is waiting"):
         approval.decide(NAME, "approve", "alice", "sorry, late", allowed=[], now=late)
     recorded = tags("2")
     assert recorded["approval_outcome"] == "expired"
@@ -112,7 +112,7 @@ def test_a_request_expires_and_can_no_longer_be_approved(store: Path) -> None:
 def test_a_newer_candidate_supersedes_the_waiting_one(store: Path) -> None:
     _wait("2")
     v3 = register(aliases.version_by_alias(NAME, aliases.CHAMPION).source, PASSED)
-    request, superseded = approval.request_approval(NAME, v3, "gate-runner", 24, {}, now=T0)
+    _, superseded = approval.request_approval(NAME, v3, "gate-runner", 24, {}, now=T0)
     assert (superseded, approval.awaiting(NAME, now=T0).version) == ("2", v3)
     assert tags("2")["approval_outcome"] == "superseded"
     with pytest.raises(approval.ApprovalError, match=f"v{v3} is"):
