@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from churn_assets.lib.contract import DataContract
+from churn_assets.team import postgres
 from churn_assets_tests.served_bento import built  # noqa: F401 (a session fixture, shared)
 from churn_assets_tests.servers import free_port, server_process
 
@@ -70,6 +73,23 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         command, health_url=f"{endpoint}/moto-api/", log_path=log, what="moto server", timeout_s=30
     ):
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[postgres.Postgres]:
+    """One real Postgres (pgserver) for the session, started in about a second.
+
+    Its data lives outside pytest's temporary root: as root, pgserver runs Postgres as the
+    ``pgserver`` user, and any pytest session starting meanwhile resets that root to 0700,
+    which would lock the server out of its own data folder.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="churn-pg-")) / "data"
+    server = postgres.start(data_dir, keep_running=False)
+    try:
+        yield server
+    finally:
+        postgres.stop(data_dir)
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture

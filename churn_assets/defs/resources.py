@@ -64,6 +64,16 @@ class ChurnPlatform(dg.ConfigurableResource):
 
         return parse_data_uri(self.data_uri)
 
+    def shown_uri(self) -> str:
+        """The data URI as logs, metadata and reports show it (a database password hidden)."""
+        from churn_assets.lib.ingestion.errors import SourceError
+        from churn_assets.lib.ingestion.sql import display_url
+
+        try:
+            return self.parsed_uri().display
+        except SourceError:
+            return display_url(self.data_uri)
+
     def reports_dir(self) -> Path:
         """The folder HTML reports are written to."""
         return settings.reports_dir(self.home)

@@ -230,7 +230,7 @@ def model_card(
         model_name=platform.registered_model,
         champion=champion,
         contract=platform.contract(),
-        data_source=platform.data_uri,
+        data_source=platform.shown_uri(),
         evaluation=evaluation_report,
         fairness=fairness_report,
         importance=explanations,

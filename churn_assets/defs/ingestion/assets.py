@@ -20,8 +20,9 @@ GROUP = "ingestion"
     group_name=GROUP,
     description=(
         "The customer data source named by CHURN_DATA_URI (simulator, local file or folder, "
-        "or S3 prefix). Observing it records a version of the files there (names, sizes, "
-        "modification times or ETags), so new data marks raw_customers stale."
+        "S3 prefix, or a database table or query). Observing it records a version of the "
+        "files there (names, sizes, modification times or ETags) or of the table (row count "
+        "and newest updated_column, else every row), so new data marks raw_customers stale."
     ),
 )
 def customer_source(platform: ChurnPlatform, s3: S3Resource) -> dg.ObserveResult:
@@ -35,11 +36,16 @@ def customer_source(platform: ChurnPlatform, s3: S3Resource) -> dg.ObserveResult
         # A missing or unreadable source is not healed by waiting: fail at once, like
         # raw_customers (a store that does not answer raises something else and is retried).
         raise dg.Failure(
-            description=str(exc), metadata={"uri": platform.data_uri}, allow_retries=False
+            description=str(exc), metadata={"uri": platform.shown_uri()}, allow_retries=False
         ) from exc
     return dg.ObserveResult(
         data_version=dg.DataVersion(version),
-        metadata={"uri": platform.data_uri, "scheme": uri.scheme, "files": n_files},
+        metadata={
+            "uri": platform.shown_uri(),
+            "scheme": uri.scheme,
+            # A database counts rows; a folder or prefix its files.
+            "rows" if uri.scheme == "sql" else "files": n_files,
+        },
     )
 
 
@@ -64,12 +70,12 @@ def raw_customers(
     from churn_assets.lib.ingestion.sources import load_raw
 
     contract = platform.contract()
-    context.log.info(f"Reading {platform.data_uri} with contract {contract.name!r}")
+    context.log.info(f"Reading {platform.shown_uri()} with contract {contract.name!r}")
     try:
         loaded = load_raw(platform.parsed_uri(), contract.event_time, s3.get_client)
     except SourceError as exc:
         raise dg.Failure(
-            description=str(exc), metadata={"uri": platform.data_uri}, allow_retries=False
+            description=str(exc), metadata={"uri": platform.shown_uri()}, allow_retries=False
         ) from exc
     frame = loaded.frame
     if loaded.unparseable_lines:
@@ -134,7 +140,7 @@ def validate_customers(context: dg.AssetExecutionContext, platform: ChurnPlatfor
 
     contract = platform.contract()
     try:
-        result = validate_frame(raw_customers, contract, source=platform.data_uri)
+        result = validate_frame(raw_customers, contract, source=platform.shown_uri())
     except MissingColumnsError as exc:
         raise dg.Failure(
             description=str(exc),

@@ -87,10 +87,10 @@ def landed_batch(context: dg.AssetExecutionContext, platform: ChurnPlatform, s3:
     from churn_assets.lib.monitoring.landing import month_file
 
     contract, uri = platform.contract(), platform.parsed_uri()
-    if uri.scheme == "sim":
+    if uri.scheme in ("sim", "sql"):
         raise dg.Failure(
             "monthly batches land in a folder or S3 prefix: set CHURN_DATA_URI to one "
-            "(the built-in simulator has no landing location)",
+            "(the built-in simulator and a database source have no landing location)",
             allow_retries=False,
         )
     store = open_store(uri, s3.get_client)

@@ -56,10 +56,12 @@ def landing_sensor(
     from churn_assets.lib.monitoring.landing_cursor import LandingCursor
 
     uri = platform.parsed_uri()
-    if uri.scheme == "sim":
+    if uri.scheme in ("sim", "sql"):
+        where = "the built-in simulator" if uri.scheme == "sim" else "a database"
         return dg.SkipReason(
-            "CHURN_DATA_URI is the built-in simulator, where nothing lands; point it at a "
-            "folder or an s3:// prefix to monitor monthly files"
+            f"CHURN_DATA_URI is {where}, where no files land; point it at a folder or an "
+            "s3:// prefix to monitor monthly files (a database source is re-read by "
+            "churn_pipeline when customer_source sees a new version)"
         )
     now = datetime.now(UTC)
     notes = SensorAlerts(alerts, context.cursor)

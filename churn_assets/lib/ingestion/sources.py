@@ -1,4 +1,5 @@
-"""Where raw customer data comes from: the simulator, local files, or an S3 prefix.
+"""Where raw customer data comes from: the simulator, local files, an S3 prefix, or a
+database table or query (:mod:`.sql`).
 
 A source is named by one URI (``CHURN_DATA_URI``, parsed by :mod:`.uri`). The simulator
 generates its rows; files are listed by a store (:mod:`.stores`: local path or S3 prefix) and
@@ -44,10 +45,15 @@ class RawLoad:
 
 
 def source_version(uri: DataURI, s3_client: Callable[[], Any] | None = None) -> tuple[str, int]:
-    """A cheap version of a source (no data read): fingerprint and number of files."""
+    """A cheap version of a source (no data read, except for a database table without an
+    ``updated_column``): fingerprint and number of files (of rows, for a database)."""
     if uri.scheme == "sim":
         config = simulator_config(uri)
         return hashlib.sha256(repr(config).encode()).hexdigest()[:16], 0
+    if uri.scheme == "sql":
+        from churn_assets.lib.ingestion.sql import SqlSource
+
+        return SqlSource.from_uri(uri.location, uri.params).version()
     files = open_store(uri, s3_client).list_files()
     return fingerprint(files), len(files)
 
@@ -65,6 +71,11 @@ def load_raw(
         frame[LINE_COL] = pd.RangeIndex(1, len(frame) + 1)
         frame[PARSE_ERROR_COL] = None
         return RawLoad(frame, [], f"simulator {config}")
+    if uri.scheme == "sql":
+        from churn_assets.lib.ingestion.sql import SqlSource
+
+        source = SqlSource.from_uri(uri.location, uri.params)
+        return RawLoad(source.read(), [], source.description)
     store = open_store(uri, s3_client)
     frame, names, rejected = read_files(store, event_time)
     return RawLoad(frame, names, store.description, rejected)

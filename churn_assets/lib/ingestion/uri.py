@@ -5,7 +5,10 @@
   ``concept_shift``);
 * a local path (``data/telco.csv``, ``/data/landing/``, ``file:///data/x.parquet``) -- one
   CSV/Parquet file, or a folder of them read in name order (monthly files);
-* ``s3://bucket/prefix`` -- every ``.csv``/``.parquet`` object under the prefix.
+* ``s3://bucket/prefix`` -- every ``.csv``/``.parquet`` object under the prefix;
+* a SQLAlchemy database URL with ``table=`` or ``query_file=``
+  (``postgresql://analyst@db:5432/crm?table=customers``) -- a table or query, read in chunks
+  (:mod:`.sql`).
 
 Import-light (no pandas): the definitions parse the URI when a resource asks for it.
 """
@@ -30,9 +33,25 @@ DEFAULT_DATA_URI = "sim://default"
 class DataURI:
     """A parsed ``CHURN_DATA_URI``."""
 
-    scheme: str  # "sim", "file" or "s3"
-    location: str  # local path, or "bucket/prefix"
+    scheme: str  # "sim", "file", "s3" or "sql"
+    location: str  # local path, "bucket/prefix", or the database URL (driver options kept)
     params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        """The URI as logs, metadata and reports may show it (a database password hidden)."""
+        if self.scheme == "sql":
+            from churn_assets.lib.ingestion.sql import display_url
+
+            query = "&".join(f"{k}={v}" for k, v in self.params.items())
+            shown = display_url(self.location)
+            return shown + (("&" if "?" in shown else "?") + query if query else "")
+        if self.scheme == "s3":
+            return f"s3://{self.location}"
+        if self.scheme == "sim":
+            query = "&".join(f"{k}={v}" for k, v in self.params.items())
+            return f"sim://{self.location}" + (f"?{query}" if query else "")
+        return self.location
 
     @property
     def bucket(self) -> str:
@@ -53,6 +72,10 @@ def parse_data_uri(uri: str | None) -> DataURI:
         SourceError: for an unsupported scheme.
     """
     uri = (uri or DEFAULT_DATA_URI).strip()
+    from churn_assets.lib.ingestion.sql import is_sql_url
+
+    if is_sql_url(uri):
+        return _sql_uri(uri)
     parsed = urlparse(uri)
     if parsed.scheme == "sim":
         return DataURI("sim", parsed.netloc or "default", dict(parse_qsl(parsed.query)))
@@ -64,9 +87,25 @@ def parse_data_uri(uri: str | None) -> DataURI:
         return DataURI("file", parsed.path)
     if parsed.scheme and len(parsed.scheme) > 1:  # one letter would be a Windows drive
         raise SourceError(
-            f"{uri!r}: unsupported scheme {parsed.scheme!r}; use sim://, s3:// or a local path"
+            f"{uri!r}: unsupported scheme {parsed.scheme!r}; use sim://, s3://, a local path "
+            "or a database URL (postgresql://…?table=customers)"
         )
     return DataURI("file", uri)
+
+
+def _sql_uri(uri: str) -> DataURI:
+    """A database URL: the platform's parameters (``sql.OWN_PARAMS``) taken off the query,
+    the driver's left on the URL."""
+    from urllib.parse import urlencode
+
+    from churn_assets.lib.ingestion.sql import OWN_PARAMS
+
+    # Split by hand: urlunsplit would turn sqlite:////abs/path.db into sqlite://abs/path.db.
+    base, _, query = uri.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    own = {k: v for k, v in pairs if k in OWN_PARAMS}
+    driver = urlencode([(k, v) for k, v in pairs if k not in OWN_PARAMS])
+    return DataURI("sql", base + (f"?{driver}" if driver else ""), own)
 
 
 _SIM_PARAMS: dict[str, tuple[str, Callable[[str], Any]]] = {

@@ -1,14 +1,11 @@
 """Shared by the training tests: a small simulated month pair, split and encoded by the
-fitted preprocessing; a real Postgres (pgserver) with a fresh Optuna database per test."""
+fitted preprocessing; a fresh Optuna database per test on the session's real Postgres (``pg``,
+the root conftest)."""
 
 from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,23 +39,6 @@ def prepared(
     preprocessor = build_preprocessor(contract).fit(splits["train"][columns])
     X = preprocessor.transform(splits["train"][columns])
     return preprocessor, columns, X, splits["train"][TARGET_COL].to_numpy()
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[postgres.Postgres]:
-    """One Postgres for the session (started in about a second), stopped after it.
-
-    Its data lives outside pytest's temporary root: as root, pgserver runs Postgres as the
-    ``pgserver`` user, and any pytest session starting meanwhile resets that root to 0700,
-    which would lock the server out of its own data folder.
-    """
-    data_dir = Path(tempfile.mkdtemp(prefix="churn-pg-")) / "data"
-    server = postgres.start(data_dir, keep_running=False)
-    try:
-        yield server
-    finally:
-        postgres.stop(data_dir)
-        shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture
