@@ -52,10 +52,11 @@ churn_pipeline = dg.define_asset_job(
     # that raw_customers was built from.
     # champion_rollback and candidate_approval are operator actions with their own jobs, never
     # part of a normal run.
-    # Monitoring is per landed month (partitioned) and has its own jobs and sensors.
+    # Monitoring is per landed month (partitioned) and has its own jobs and sensors; on-demand
+    # scoring (score_customers) is run by a person or a schedule of their own.
     selection=dg.AssetSelection.all(include_sources=True)
     - dg.AssetSelection.assets("champion_rollback", "candidate_approval")
-    - dg.AssetSelection.groups("monitoring"),
+    - dg.AssetSelection.groups("monitoring", "scoring"),
     description="Materialize every asset (and run every check) from the current data source.",
     config=_EXECUTION,
     executor_def=_EXECUTOR,

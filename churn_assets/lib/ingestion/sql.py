@@ -59,7 +59,7 @@ def display_url(url: str) -> str:
         return url.split("@", 1)[-1] if "@" in url else url
 
 
-def _with_installed_driver(url: str) -> str:
+def with_installed_driver(url: str) -> str:
     """A bare ``postgresql://`` means psycopg 3 to SQLAlchemy 2.1; the platform installs
     psycopg2 (dagster-postgres' driver), so it is named when psycopg 3 is absent."""
     import importlib.util
@@ -117,7 +117,7 @@ class SqlSource:
         from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
         try:
-            return create_engine(_with_installed_driver(self.url))
+            return create_engine(with_installed_driver(self.url))
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise SourceError(
                 f"{display_url(self.url)}: not a usable database URL ({exc}); the driver of "
