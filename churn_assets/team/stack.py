@@ -172,7 +172,13 @@ class TeamStack:
         """The stack's processes, in start order."""
         env = self.process_env(pg)
         common = {"env": env, "run_dir": self.root / "run", "log_dir": self.root / "logs"}
-        mlflow_env = {**env, "MLFLOW_S3_ENDPOINT_URL": self.s3_url}
+        mlflow_env = {
+            **env,
+            "MLFLOW_S3_ENDPOINT_URL": self.s3_url,
+            # MLflow 3's job runner (huey consumers for its GenAI jobs, ~240 MB each) serves
+            # nothing the platform uses: not started.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
         return [
             Service(
                 "s3",
