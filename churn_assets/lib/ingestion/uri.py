@@ -50,7 +50,8 @@ class DataURI:
             return f"s3://{self.location}"
         if self.scheme == "sim":
             query = "&".join(f"{k}={v}" for k, v in self.params.items())
-            return f"sim://{self.location}" + (f"?{query}" if query else "")
+            where = "" if query and self.location == "default" else self.location
+            return f"sim://{where}" + (f"?{query}" if query else "")
         return self.location
 
     @property
