@@ -307,7 +307,8 @@ def test_approve_mode_waits_for_a_named_approver(
     # nothing moves, and one alert asks for an approval.
     caplog.set_level(logging.INFO)
     caplog.clear()
-    waiting = _run([*GATE, "churn_bento"], approve_mode)
+    # drift_reference too: an earlier test of this module may have retrained the candidate.
+    waiting = _run(["drift_reference", *GATE, "churn_bento"], approve_mode)
     assert waiting.success
     done = materialized(waiting)
     decision = done["promotion_decision"]
