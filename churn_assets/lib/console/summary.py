@@ -130,6 +130,10 @@ def gate_section(facts: RunFacts) -> list[str]:
                     "model card and the MLflow run (below); docs/operations.md says how to act",
                 )
             )
+        if decision.get("outcome") == "pending_approval":
+            lines.append(
+                _row("what now", f"{decision.get('approval', 'waiting')} (docs/operations.md)")
+            )
         if record := decision.get("decision_record"):
             lines.append(_row("decision record", record))
     return lines
@@ -139,14 +143,16 @@ def serving_section(assets: dict[str, dict[str, Any]]) -> list[str]:
     """The bento's tag and the command that serves it; after a rejection, what still serves."""
     bento = assets.get("churn_bento")
     decision = assets.get("promotion_decision", {})
-    if bento is None and decision.get("outcome") in REJECTIONS:
+    waiting = decision.get("outcome") == "pending_approval"
+    if bento is None and (waiting or decision.get("outcome") in REJECTIONS):
         before = decision.get("champion_before")
         served = (
             f"champion v{before} keeps serving: make serve"
             if before not in (None, "none")
-            else "nothing is served yet: no model has passed the gate"
+            else "nothing is served yet: no model has been promoted"
         )
-        return ["Serving", _row("bento", f"not built (the gate rejected); {served}")]
+        why = "waits for approval" if waiting else "the gate rejected"
+        return ["Serving", _row("bento", f"not built ({why}); {served}")]
     if bento is None:
         return []
     serve = str(bento.get("serve", "")).replace("```", "").strip().splitlines()

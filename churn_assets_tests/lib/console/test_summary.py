@@ -101,6 +101,26 @@ def test_a_rejection_is_a_decision_the_summary_explains() -> None:
     assert "champion v3 keeps serving: make serve" in "\n".join(render(facts))
 
 
+def test_a_candidate_waiting_for_approval_says_how_to_answer() -> None:
+    facts = rejected_run()
+    facts.assets["promotion_decision"].update(
+        outcome="pending_approval",
+        mode="approve",
+        reason="all criteria passed; waiting for approval",
+        champion_before="3",
+        champion_after="3",
+        approval="waiting until 2026-12-05T09:00:00+00:00: run approve_candidate (approver, …)",
+    )
+    text = "\n".join(render(facts))
+    assert "decision               PENDING_APPROVAL (mode approve)" in text
+    assert (
+        "what now               waiting until 2026-12-05T09:00:00+00:00: run approve_candidate"
+        in text
+    )
+    assert "not built (waits for approval); champion v3 keeps serving" in text
+    assert "a decision, not a failure" not in text
+
+
 def test_a_failure_comes_last_with_its_step_cause_and_log() -> None:
     lines = render(failed_run())
     assert lines[0] == "churn_pipeline FAILED in 2 min 25 s (run 420f6312)"
