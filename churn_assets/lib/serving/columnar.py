@@ -210,10 +210,16 @@ def _fast_check(rule: FieldRule, values: Sequence[Any]) -> Sequence[int]:
         if classes <= {str} and all(isinstance(a, str) for a in rule.allowed):
             allowed = set(rule.allowed)
             return [i for i, v in enumerate(values) if v not in allowed]
+        if classes <= {int} and all(type(a) is int for a in rule.allowed):
+            return np.flatnonzero(~np.isin(np.asarray(values), rule.allowed)).tolist()
         return range(n)
     if rule.base == "str":
         if classes <= {str} and not rule.is_id:
             return ()
+        if classes <= {str, type(None)}:  # the id: only its length can fail
+            return [
+                i for i, v in enumerate(values) if v is not None and not 0 < len(v) <= ID_MAX_LENGTH
+            ]
         return range(n)
     numeric = {int} if rule.base == "int" else {int, float}
     if not classes <= numeric:

@@ -113,3 +113,17 @@ def test_frames_and_arrow_tables_get_the_verdicts_of_their_rows(
     assert all(v[0]["type"] == "missing" for v in row_verdicts(table, contract).values())
     floats = frame.assign(tenure=frame["tenure"].astype(float))
     assert {v[0]["type"] for v in row_verdicts(floats, contract).values()} == {"int_type"}
+
+
+def test_fast_paths_of_well_typed_columns_keep_the_verdicts(
+    customer_model: type, contract: DataContract
+) -> None:
+    # One Python type per column: the set/NumPy shortcuts decide, not the per-value check.
+    records = [dict(CUSTOMER, customerID=f"c{i}", SeniorCitizen=i % 2) for i in range(50)]
+    records[3]["SeniorCitizen"] = 2
+    records[7]["customerID"] = "x" * 200
+    records[9]["customerID"] = ""
+    records[11]["tenure"] = 10_000
+    expected = _pydantic(customer_model, records)
+    assert sorted(expected) == [3, 7, 9, 11]
+    assert _columnar(records, contract) == expected
