@@ -29,6 +29,7 @@ from churn_assets.lib.settings import CONTRACT_ENV_VAR
 if TYPE_CHECKING:
     from churn_assets.lib.evaluation.fairness_policy import FairnessSpec
     from churn_assets.lib.features.declared import FeatureSpec
+    from churn_assets.lib.features.history import HistorySpec
     from churn_assets.lib.privacy import PrivacyPolicy
 
 BUILTIN_CONTRACT = Path(__file__).resolve().parent.parent / "contracts" / "telco.yaml"
@@ -210,6 +211,7 @@ class DataContract:
         except FairnessContractError as exc:
             raise ContractError(str(exc)) from exc
         _ = self.engineered_features  # raises ContractError naming the feature and the fix
+        _ = self.history_features  # likewise for the `history` declarations
 
     # ------------------------------------------------------------------ column views
     @property
@@ -218,6 +220,13 @@ class DataContract:
         from churn_assets.lib.features.declared import parse_features
 
         return parse_features(self)
+
+    @property
+    def history_features(self) -> tuple[HistorySpec, ...]:
+        """The declared history features (``history``: lags, deltas, trends, counts)."""
+        from churn_assets.lib.features.history import parse_history
+
+        return parse_history(self)
 
     @property
     def fairness(self) -> FairnessSpec:
