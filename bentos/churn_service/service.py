@@ -9,6 +9,8 @@ Endpoints (all ``POST``, JSON):
 - ``/explain``        per customer, the fields that push the score up most (SHAP, per contract
   field, the same function the ``explanations`` asset uses).
 - ``/model_info``     which model versions are loaded and how they decide.
+- ``/bulk/predict``   up to 100,000 rows as Arrow, Parquet, CSV or JSON, answered in the same
+  format, bad rows rejected with their reasons while the rest are scored (bulk.py).
 
 Swagger UI at ``/``, the OpenAPI document at ``/docs.json``.
 
@@ -44,6 +46,7 @@ from typing import Annotated, Any
 import bentoml
 from pydantic import BaseModel, Field
 
+from bentos.churn_service.bulk import bulk_app
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.serving.bundle import BACKGROUND_FILE, CONTRACT_FILE, read_meta
 from churn_assets.lib.serving.guard import Guard, quiet_client_errors
@@ -138,6 +141,8 @@ def _share(env: str) -> float | None:
     return float(os.environ[env]) if os.environ.get(env) else None
 
 
+# Bulk scoring with columnar bodies (Arrow, Parquet, CSV, JSON), partial success: bulk.py.
+@bentoml.mount_asgi_app(bulk_app(_CONTRACT), path="/bulk")
 @bentoml.service(
     name="churn_service",
     workers=int(os.environ.get("CHURN_SERVICE_WORKERS", "1")),
@@ -237,6 +242,12 @@ class ChurnService:
             self._log_ok = ok
             self.metrics.log_ok.set(int(ok))
         return out
+
+    def score_rows(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+        """Score validated records for ``/bulk/predict`` (logged as every prediction is):
+        plain dicts and the request id."""
+        out = self._score(records)
+        return [p.__dict__ for p in out], out[0].request_id
 
     @bentoml.api(route="/predict")
     async def predict(self, customer: Customer, /) -> Prediction:  # type: ignore[valid-type]

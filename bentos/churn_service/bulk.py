@@ -1,0 +1,146 @@
+"""``POST /bulk/predict``: bulk scoring with a columnar body, partial success.
+
+The body's format is chosen by ``Content-Type``: ``application/vnd.apache.arrow.stream``
+(Arrow IPC stream), ``application/vnd.apache.parquet`` or ``application/x-parquet``,
+``text/csv``, ``application/json`` (a list of records). The answer comes in the same format:
+one row per request row, in order, with ``row`` (its index), ``customer_id``,
+``churn_probability``, ``churn``, ``risk_tier``, ``model_version`` and ``errors`` (null for a
+scored row; for a rejected row, a JSON list of reasons from
+:func:`churn_assets.lib.serving.columnar.row_verdicts`, and nulls for the scores). JSON
+answers ``{"request_id", "predictions": [...], "rejected": [{"row", "reasons"}]}``. A body
+that cannot be parsed is a 400 naming the format; a batch over :data:`MAX_BULK_ROWS` a 400.
+A Starlette app mounted on the service (``bentoml.mount_asgi_app``), so the guard's auth and
+body limit apply to it as to every route.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_BULK_ROWS = 100_000
+ARROW = "application/vnd.apache.arrow.stream"
+PARQUET = ("application/vnd.apache.parquet", "application/x-parquet")
+CSV = "text/csv"
+JSON = "application/json"
+
+
+class BadBody(ValueError):
+    """The body cannot be read in the format its Content-Type names."""
+
+
+def parse(body: bytes, media: str, contract: Any) -> tuple[Any, int]:
+    """The batch (an Arrow table, or columns of JSON records) and its row count."""
+    import pyarrow as pa
+
+    from churn_assets.lib.serving.columnar import columns_from_records
+
+    try:
+        if media == ARROW:
+            table = pa.ipc.open_stream(pa.BufferReader(body)).read_all()
+        elif media in PARQUET:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(pa.BufferReader(body))
+        elif media == CSV:
+            import pyarrow.csv as pcsv
+
+            table = pcsv.read_csv(pa.BufferReader(body))
+        elif media == JSON:
+            import orjson
+
+            records = orjson.loads(body)
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise BadBody("a JSON body must be a list of objects (one per customer)")
+            return columns_from_records(records, contract), len(records)
+        else:
+            raise BadBody(
+                f"unsupported Content-Type {media!r}: send one of {ARROW}, {PARQUET[0]}, "
+                f"{CSV}, {JSON}"
+            )
+    except BadBody:
+        raise
+    except Exception as exc:  # pyarrow/orjson errors: the client's body, not our fault
+        raise BadBody(f"the body is not valid {media}: {type(exc).__name__}: {exc}") from exc
+    return table, table.num_rows
+
+
+def answer(service: Any, batch: Any, n: int, media: str, contract: Any) -> tuple[bytes, str]:
+    """Validate ``batch``, score its good rows, and the response body in ``media``."""
+    from churn_assets.lib.serving.columnar import row_verdicts
+
+    verdicts = row_verdicts(batch, contract)
+    good = [i for i in range(n) if i not in verdicts]
+    names = [contract.id_column, *contract.feature_columns]
+    if isinstance(batch, dict):
+        columns = {k: v for k, v in batch.items() if k in names}
+    else:
+        columns = {k: batch.column(k).to_pylist() for k in batch.column_names if k in names}
+    records = [{k: v[i] for k, v in columns.items()} for i in good]
+    scored = service.score_rows(records) if records else ([], "")
+    predictions, request_id = scored
+    if media == JSON:
+        import orjson
+
+        out = {
+            "request_id": request_id,
+            "predictions": [{"row": i, **p} for i, p in zip(good, predictions, strict=True)],
+            "rejected": [{"row": i, "reasons": r} for i, r in verdicts.items()],
+        }
+        return orjson.dumps(out), JSON
+    import pyarrow as pa
+
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for i, p in zip(good, predictions, strict=True):
+        rows[i] = p
+    table = pa.table(
+        {
+            "row": pa.array(range(n), pa.int64()),
+            "customer_id": pa.array([r.get("customer_id") for r in rows], pa.string()),
+            "churn_probability": pa.array([r.get("churn_probability") for r in rows], pa.float64()),
+            "churn": pa.array([r.get("churn") for r in rows], pa.bool_()),
+            "risk_tier": pa.array([r.get("risk_tier") for r in rows], pa.string()),
+            "model_version": pa.array([r.get("model_version") for r in rows], pa.string()),
+            "errors": pa.array(
+                [json.dumps(verdicts[i]) if i in verdicts else None for i in range(n)],
+                pa.string(),
+            ),
+        }
+    )
+    sink = pa.BufferOutputStream()
+    if media == ARROW:
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    elif media in PARQUET:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, sink)
+    else:
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(table, sink)
+    return sink.getvalue().to_pybytes(), media
+
+
+def bulk_app(contract: Any) -> Any:
+    """The Starlette app of ``/bulk`` (``/bulk/predict``)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def predict(request: Request) -> Response:
+        import bentoml
+
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        body = await request.body()
+        try:
+            batch, n = parse(body, media, contract)
+            if n == 0 or n > MAX_BULK_ROWS:
+                raise BadBody(f"send 1 to {MAX_BULK_ROWS:,} rows per request, not {n:,}")
+        except BadBody as exc:
+            return JSONResponse({"error": "bad bulk body", "detail": str(exc)}, status_code=400)
+        data, out_media = answer(bentoml.get_current_service(), batch, n, media, contract)
+        return Response(data, media_type=out_media)
+
+    return Starlette(routes=[Route("/predict", predict, methods=["POST"])])

@@ -1,0 +1,96 @@
+"""``/bulk/predict`` on a real `bentoml serve`: Arrow and JSON bodies give the bad-request
+table's verdicts, partial success scores every good row and returns every bad one with its
+reasons, and a malformed Arrow body is a 400."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from churn_assets_tests.lib.serving.test_request_model import BAD_REQUESTS, CUSTOMER
+from churn_assets_tests.served_bento import serving
+
+pytestmark = pytest.mark.slow
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+@pytest.fixture(scope="module")
+def service(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    logs = tmp_path_factory.mktemp("bulk-predictions")
+    with serving(built, logs, built["home"] / "serve-bulk.log") as served:
+        yield served
+
+
+def _arrow(rows: list[dict[str, Any]]) -> bytes:
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(rows)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _post(service: dict, data: bytes, media: str) -> requests.Response:
+    return requests.post(
+        f"{service['url']}/bulk/predict", data=data, headers={"content-type": media}, timeout=60
+    )
+
+
+def _read_arrow(data: bytes) -> list[dict[str, Any]]:
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(pa.BufferReader(data)).read_all().to_pylist()
+
+
+@pytest.mark.parametrize(("body", "field", "kind"), BAD_REQUESTS)
+def test_the_bad_request_table_gets_the_same_verdicts_on_json_and_arrow(
+    service: dict, body: dict[str, Any], field: str, kind: str
+) -> None:
+    arrow = _post(service, _arrow([body]), ARROW)
+    assert arrow.status_code == 200, arrow.text
+    (row,) = _read_arrow(arrow.content)
+    reasons = json.loads(row["errors"])
+    assert [(r["field"], r["type"]) for r in reasons] == [(field, kind)]
+    assert row["churn_probability"] is None
+    answer = _post(service, json.dumps([CUSTOMER, body]).encode(), "application/json")
+    assert answer.status_code == 200, answer.text
+    out = answer.json()
+    assert [p["row"] for p in out["predictions"]] == [0]
+    (rejected,) = out["rejected"]
+    assert rejected["row"] == 1
+    assert [(r["field"], r["type"]) for r in rejected["reasons"]] == [(field, kind)]
+
+
+def test_partial_success_scores_the_good_rows_and_names_every_bad_one(service: dict) -> None:
+    rows = [dict(CUSTOMER, customerID=f"c{i}", tenure=i) for i in range(20)]
+    rows[4]["tenure"] = -1
+    rows[9]["Contract"] = "Ten year"
+    rows[15]["MonthlyCharges"] = 5000.0
+    response = _post(service, _arrow(rows), ARROW)
+    assert response.status_code == 200 and response.headers["content-type"].startswith(ARROW)
+    out = _read_arrow(response.content)
+    assert [r["row"] for r in out] == list(range(20))
+    bad = {r["row"]: json.loads(r["errors"])[0]["field"] for r in out if r["errors"]}
+    assert bad == {4: "tenure", 9: "Contract", 15: "MonthlyCharges"}
+    scored = [r for r in out if r["errors"] is None]
+    assert len(scored) == 17
+    assert all(0 <= r["churn_probability"] <= 1 and r["customer_id"] for r in scored)
+    # The same rows as JSON score the same.
+    as_json = _post(service, json.dumps(rows).encode(), "application/json").json()
+    by_row = {p["row"]: p["churn_probability"] for p in as_json["predictions"]}
+    assert by_row == {r["row"]: r["churn_probability"] for r in scored}
+
+
+def test_malformed_and_unsupported_bodies_are_400(service: dict) -> None:
+    broken = _post(service, b"\xff\xff\xff\xffnot arrow at all", ARROW)
+    assert broken.status_code == 400 and "not valid" in broken.json()["detail"]
+    truncated = _post(service, _arrow([CUSTOMER])[:-40], ARROW)
+    assert truncated.status_code == 400
+    assert _post(service, b"[1, 2", "application/json").status_code == 400
+    unsupported = _post(service, b"x", "application/xml")
+    assert unsupported.status_code == 400 and "unsupported Content-Type" in unsupported.text
