@@ -7,7 +7,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,24 +16,12 @@ from churn_assets_tests.lib.registry.registry_store import (
     NAME,
     PASSED,
     champion,
-    copy_of,
     register,
     tags,
-    template,
     tracking_uri,
 )
 
 WRITES = ("set_model_version_tag", "set_registered_model_alias", "delete_registered_model_alias")
-
-
-@pytest.fixture
-def store(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Path]:
-    """A private copy of the session's template store: v1 champion, v2 a passed challenger."""
-    import mlflow
-
-    yield copy_of(template(tmp_path_factory), tmp_path / "home")
-    mlflow.set_tracking_uri(None)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 def test_a_promotion_is_requested_then_completed(store: Path) -> None:

@@ -5,8 +5,6 @@ expires; a newer candidate supersedes an older one. Every outcome is a tag on th
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,23 +16,11 @@ from churn_assets_tests.lib.registry.registry_store import (
     NAME,
     PASSED,
     champion,
-    copy_of,
     register,
     tags,
-    template,
 )
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Path]:
-    """v1 champion, v2 a gate-passed challenger (the session's template store, copied)."""
-    import mlflow
-
-    yield copy_of(template(tmp_path_factory), tmp_path / "home")
-    mlflow.set_tracking_uri(None)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 def _wait(version: str = "2", at: datetime = T0, ttl: float = 24.0) -> approval.ApprovalRequest:
