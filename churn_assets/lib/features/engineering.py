@@ -117,7 +117,20 @@ def build_feature_table(validated: pd.DataFrame, contract: DataContract) -> pd.D
     """The model-ready table: id, snapshot time, feature fields, engineered features, target.
 
     The target column is replaced by ``_target`` (1 for the contract's positive label).
+
+    Raises:
+        ContractError: the contract declares ``history`` features, which training cannot
+            use yet (rather than train silently without them).
     """
+    if contract.history_features:
+        from churn_assets.lib.contract import ContractError
+
+        names = ", ".join(spec.name for spec in contract.history_features)
+        raise ContractError(
+            f"{contract.path}: `history` declares {names}, but training, batch scoring and "
+            "serving do not compute history features yet (docs/configuration.md#history-"
+            "features, issue #14): remove the `history` list to train"
+        )
     keep = [contract.id_column]
     if contract.event_time and contract.event_time in validated:
         keep.append(contract.event_time)

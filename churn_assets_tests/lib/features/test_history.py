@@ -173,3 +173,14 @@ def test_history_needs_a_snapshot_column(tmp_path):
     base = BASE.replace("    event_time: month\n", "")
     with pytest.raises(ContractError, match="declare `event_time`"):
         parse_history(load(tmp_path, GOOD, base=base))
+
+
+def test_training_refuses_history_it_cannot_use_yet(tmp_path: Path) -> None:
+    """Declared history is not computed by training yet: the feature table says so instead
+    of training silently without it."""
+    from churn_assets.lib.features.engineering import build_feature_table
+
+    contract = load(tmp_path, GOOD)
+    frame = snapshots().assign(gone="N")
+    with pytest.raises(ContractError, match=r"`history` declares fee_prev, .*remove the `history`"):
+        build_feature_table(frame, contract)
