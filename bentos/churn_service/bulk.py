@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from churn_assets.lib.serving.columnar import columns_from_records, row_verdicts
+
 MAX_BULK_ROWS = 100_000
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = ("application/vnd.apache.parquet", "application/x-parquet")
@@ -32,8 +34,6 @@ class BadBody(ValueError):
 def parse(body: bytes, media: str, contract: Any) -> tuple[Any, int]:
     """The batch (an Arrow table, or columns of JSON records) and its row count."""
     import pyarrow as pa
-
-    from churn_assets.lib.serving.columnar import columns_from_records
 
     try:
         if media == ARROW:
@@ -67,7 +67,6 @@ def parse(body: bytes, media: str, contract: Any) -> tuple[Any, int]:
 
 def answer(service: Any, batch: Any, n: int, media: str, contract: Any) -> tuple[bytes, str]:
     """Validate ``batch``, score its good rows, and the response body in ``media``."""
-    from churn_assets.lib.serving.columnar import row_verdicts
 
     verdicts = row_verdicts(batch, contract)
     good = [i for i in range(n) if i not in verdicts]
