@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.faults]
 KEY = "key-from-env"
 FILE_KEY = "key-from-file"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-ROUTES = ["/predict", "/predict_batch", "/explain", "/model_info"]
+ROUTES = ["/predict", "/predict_batch", "/explain", "/model_info", "/bulk/predict"]
 MAX_IN_FLIGHT = 2
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
