@@ -190,8 +190,8 @@ class Guard:
     async def _too_large(self, send: Send, size: int) -> None:
         detail = (
             f"the request body is over the limit of {self.max_body:,} bytes (at least "
-            f"{size:,} sent); send fewer rows per request (/predict_batch takes up to 5,000) "
-            f"or raise {MAX_BODY_ENV}"
+            f"{size:,} sent); send fewer rows per request (/predict_batch takes up to 5,000, "
+            f"/bulk/predict 100,000) or raise {MAX_BODY_ENV}"
         )
         await _reply(send, 413, {"error": "request body too large", "detail": detail})
 
