@@ -59,6 +59,14 @@ def display_url(url: str) -> str:
         return url.split("@", 1)[-1] if "@" in url else url
 
 
+def first_line(exc: BaseException) -> str:
+    """The driver's own first line of a SQLAlchemy error (without SQLAlchemy's wrapping and
+    the statement, which may carry values)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def with_installed_driver(url: str) -> str:
     """A bare ``postgresql://`` means psycopg 3 to SQLAlchemy 2.1; the platform installs
     psycopg2 (dagster-postgres' driver), so it is named when psycopg 3 is absent."""
@@ -174,7 +182,7 @@ class SqlSource:
         try:
             return engine.connect()
         except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            reason = first_line(exc)
             raise SourceError(
                 f"{display_url(self.url)}: cannot connect ({reason}); check the host, port, "
                 "database and credentials (the password from PGPASSWORD or ~/.pgpass)"
@@ -192,8 +200,9 @@ class SqlSource:
                 try:
                     yield from pd.read_sql_query(statement, connection, chunksize=self.chunk_rows)
                 except DBAPIError as exc:
-                    first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-                    raise SourceError(f"{self.description}: the read failed: {first}") from exc
+                    raise SourceError(
+                        f"{self.description}: the read failed: {first_line(exc)}"
+                    ) from exc
         finally:
             engine.dispose()
 
@@ -238,9 +247,8 @@ class SqlSource:
                 try:
                     count, newest = connection.execute(aggregate).one()
                 except DBAPIError as exc:
-                    first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                     raise SourceError(
-                        f"{self.description}: the version query failed: {first}"
+                        f"{self.description}: the version query failed: {first_line(exc)}"
                     ) from exc
         finally:
             engine.dispose()

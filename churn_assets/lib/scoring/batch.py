@@ -127,7 +127,7 @@ def score_source(
         SinkError: a sink cannot be prepared or written.
     """
     from churn_assets.lib.ingestion.readers import LINE_COL, SOURCE_COL
-    from churn_assets.lib.ingestion.validation import REASONS_COL, reason_kinds, validate_frame
+    from churn_assets.lib.ingestion.validation import REASONS_COL, validate_frame
     from churn_assets.lib.monitoring.scoring import score_batch
     from churn_assets.lib.scoring.sinks import RUN_COLUMN
 
@@ -142,8 +142,8 @@ def score_source(
         summary.chunks += 1
         if len(result.quarantined):
             bad = result.quarantined
-            kinds = reason_kinds(bad[REASONS_COL].str.split("; ").explode())
-            summary.reasons.update(kinds.value_counts().to_dict())
+            counts = result.reason_counts()
+            summary.reasons.update(dict(zip(counts["problem"], counts["rows"], strict=True)))
             summary.rejected += len(bad)
             rejected_sink.write(
                 bad[[SOURCE_COL, LINE_COL, REASONS_COL]].assign(**{RUN_COLUMN: run_id})

@@ -144,8 +144,9 @@ class SqlSink:
         try:
             chunk.to_sql(name, self._connect(), schema=schema, if_exists="append", index=False)
         except SQLAlchemyError as exc:
-            first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            raise SinkError(f"{self.description}: cannot write scores: {first}") from exc
+            from churn_assets.lib.ingestion.sql import first_line
+
+            raise SinkError(f"{self.description}: cannot write scores: {first_line(exc)}") from exc
 
     def close(self) -> None:
         if self._engine is not None:
