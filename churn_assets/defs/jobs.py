@@ -53,10 +53,11 @@ churn_pipeline = dg.define_asset_job(
     # champion_rollback and candidate_approval are operator actions with their own jobs, never
     # part of a normal run.
     # Monitoring is per landed month (partitioned) and has its own jobs and sensors; on-demand
-    # scoring (score_customers) is run by a person or a schedule of their own.
+    # scoring (score_customers) is run by a person or a schedule of their own, and so is the
+    # edge export (export_edge_model).
     selection=dg.AssetSelection.all(include_sources=True)
     - dg.AssetSelection.assets("champion_rollback", "candidate_approval")
-    - dg.AssetSelection.groups("monitoring", "scoring"),
+    - dg.AssetSelection.groups("monitoring", "scoring", "edge"),
     description="Materialize every asset (and run every check) from the current data source.",
     config=_EXECUTION,
     executor_def=_EXECUTOR,
