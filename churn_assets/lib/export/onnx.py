@@ -4,9 +4,10 @@ decision out.
 The graph is the whole pipeline (see :mod:`churn_assets.lib.export.graph` for preprocessing):
 
 - model: logistic regression as ``MatMul + Add`` in float64 (exact; skl2onnx's
-  ``LinearClassifier`` computes in float32), random forest through skl2onnx, XGBoost and
-  LightGBM through onnxmltools (``TreeEnsembleClassifier``: float32 inputs and thresholds,
-  as the libraries themselves compare);
+  ``LinearClassifier`` computes in float32); random forest and LightGBM as one float64
+  ``TreeEnsemble`` built from the fitted trees (:mod:`churn_assets.lib.export.trees`: exact,
+  where the converters' float32 nodes are ~1e-7 off); XGBoost through onnxmltools
+  (``TreeEnsembleClassifier`` in float32, as XGBoost computes);
 - calibration: sigmoid ``1 / (1 + exp(a f + b))``; isotonic as the piecewise-linear
   interpolation ``scipy.interpolate.interp1d`` performs on the fitted thresholds, after the
   clip to the fitted range;
@@ -17,8 +18,9 @@ What cannot be exported exactly raises :class:`ExportError` with the reason, so 
 records a refusal instead of shipping something different (a stacked ensemble, a feature
 kind ONNX cannot express, an estimator the converters do not know). :func:`check_parity`
 measures, on given rows, the largest |P(onnx) - P(pipeline)|; :func:`export_onnx` refuses a
-model whose parity on its check rows exceeds the tolerance (float32 trees under a steep
-isotonic step can: a 1e-7 change of the raw score times a slope of 1e3 is 1e-4).
+model whose parity on its check rows exceeds the tolerance. XGBoost under isotonic
+calibration is refused outright: a 1e-7 change of its float32 score times an isotonic slope of
+1e3 is 1e-4.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ __all__ = ["ExportError", "ExportResult", "check_parity", "export_onnx", "onnx_f
 OPSET = 21  # StringConcat and RegexFullMatch need 20
 ML_OPSET = 3
 TOLERANCE = 1e-5
-_TREES = ("RandomForestClassifier", "XGBClassifier", "LGBMClassifier")
+_FLOAT32_TREES = ("XGBClassifier",)  # isotonic refused: see export_onnx
 
 
 @dataclass
@@ -114,13 +116,14 @@ def export_onnx(
     if (
         calibrator is not None
         and _calibration_name(calibrator) == "isotonic"
-        and type(estimator).__name__ in _TREES
+        and type(estimator).__name__ in _FLOAT32_TREES
     ):
         raise ExportError(
-            f"{family} with isotonic calibration is not exported: onnxruntime sums the trees "
-            "in float32, and an isotonic step as steep as 1e3 turns that 1e-7 into more than "
-            "the 1e-5 parity allowed (measured 6e-5 to 9e-5 for xgboost and lightgbm on the "
-            "simulator); use sigmoid calibration for an edge champion"
+            f"{family} with isotonic calibration is not exported: XGBoost sums its trees and "
+            "takes the sigmoid in float32, which onnxruntime does not reproduce bit for bit "
+            "(~1e-7 apart), and an isotonic step as steep as 1e3 turns that into more than "
+            "the 1e-5 parity allowed (measured 9e-5 on the simulator); use sigmoid "
+            "calibration, or another family, for an edge champion"
         )
     inputs = list(preprocess.named_steps["engineer"].feature_names_in_)
     numeric_inputs = {c for c in inputs if contract.column_info(c).kind == "numeric"}
@@ -206,42 +209,33 @@ def _model_scores(
         coef = g.const(np.asarray(estimator.coef_[0], dtype=np.float64).reshape(-1, 1))
         margin = g.op("Add", g.op("MatMul", encoded, coef), g.const(estimator.intercept_))
         return (margin if calibrated else g.op("Sigmoid", margin)), {}
-    if name not in _TREES:
+    if name == "RandomForestClassifier":  # P(class 1) also under calibration
+        from churn_assets.lib.export.trees import ML_OPSET as TREES_OPSET
+        from churn_assets.lib.export.trees import forest_scores
+
+        return forest_scores(g, estimator, encoded), {"ai.onnx.ml": TREES_OPSET}
+    if name == "LGBMClassifier":  # under calibration, the raw log-odds (decision_function)
+        from churn_assets.lib.export.trees import ML_OPSET as TREES_OPSET
+        from churn_assets.lib.export.trees import lightgbm_scores
+
+        scores = lightgbm_scores(g, estimator, encoded, raw=calibrated)
+        return scores, {"ai.onnx.ml": TREES_OPSET}
+    if name != "XGBClassifier":
         raise ExportError(
             f"no ONNX converter for {name} (families: logreg, random_forest, xgboost, lightgbm)"
         )
-    converted = _convert_trees(estimator, width)
-    if name == "LGBMClassifier" and calibrated:
-        # decision_function is the raw log-odds: the same trees without the logistic.
-        for node in converted.graph.node:
-            if node.op_type == "TreeEnsembleClassifier":
-                for attr in node.attribute:
-                    if attr.name == "post_transform":
-                        attr.s = b"NONE"
+    converted = _convert_xgboost(estimator, width)
     return _inline(g, converted, encoded), {i.domain: i.version for i in converted.opset_import}
 
 
-def _convert_trees(estimator: Any, width: int) -> Any:
-    name = type(estimator).__name__
-    if name == "RandomForestClassifier":
-        from skl2onnx import convert_sklearn
-        from skl2onnx.common.data_types import FloatTensorType
-
-        return convert_sklearn(
-            estimator,
-            initial_types=[("input", FloatTensorType([None, width]))],
-            target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
-            options={id(estimator): {"zipmap": False}},
-        )
+def _convert_xgboost(estimator: Any, width: int) -> Any:
+    """onnxmltools' XGBoost converter (float32 inputs, thresholds and sums, as XGBoost's own
+    predictor; it supports opsets up to 15)."""
     import onnxmltools
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     types = [("input", FloatTensorType([None, width]))]
-    if name == "XGBClassifier":  # onnxmltools converts xgboost up to opset 15
-        return onnxmltools.convert_xgboost(estimator, initial_types=types, target_opset=15)
-    return onnxmltools.convert_lightgbm(
-        estimator, initial_types=types, target_opset=15, zipmap=False
-    )
+    return onnxmltools.convert_xgboost(estimator, initial_types=types, target_opset=15)
 
 
 def _inline(g: GraphBuilder, converted: Any, encoded: str) -> str:

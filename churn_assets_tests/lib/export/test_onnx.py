@@ -28,7 +28,8 @@ from churn_assets.lib.training.families import spec
 from churn_assets_tests.lib.serving.test_scorer import PARAMS, data, edge_rows  # noqa: F401
 
 FAMILIES = list(PARAMS)
-TREES = ["xgboost", "lightgbm", "random_forest"]
+# Float64 throughout (trees rebuilt from the fitted models): equal to rounding.
+EXACT = ["logreg", "lightgbm", "random_forest"]
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +77,14 @@ def test_onnx_scores_equal_the_pipeline(
     contract: DataContract,
 ) -> None:
     model = _model(pipelines[family], method, data, contract)
-    if method == "isotonic" and family in TREES:
+    if method == "isotonic" and family == "xgboost":  # float32 sums under a steep step
         with pytest.raises(ExportError, match="isotonic calibration is not exported"):
             export_onnx(model, contract, 0.4, family=family)
         return
     result = export_onnx(model, contract, 0.4, family=family, model_version="7")
     assert len(rows) > 2000
     diff = check_parity(model, result.onnx_bytes, rows, contract)
-    assert diff <= TOLERANCE, (family, method, diff)
+    assert diff <= (1e-12 if family in EXACT else TOLERANCE), (family, method, diff)
     # The decision is the slot's threshold applied to that probability.
     sess = session(result.onnx_bytes)
     numeric = {i.name for i in sess.get_inputs() if i.type == "tensor(double)"}
