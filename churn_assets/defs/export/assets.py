@@ -39,7 +39,7 @@ def edge_model(
     (max |ΔP| <= 1e-5) and timed in onnxruntime beside the compiled scorer; logged as
     `edge/model.onnx` (with `edge/edge.json` and `edge/README.md`) on the champion's MLflow
     run, the outcome in its model card. Refused (recorded, not exported) where the export
-    would not be exact: a stacked ensemble, isotonic calibration on trees, a feature ONNX
+    would not be exact: a stacked ensemble, isotonic calibration on XGBoost, a feature ONNX
     cannot express."""
     from churn_assets.lib.export.publish import export_champion
     from churn_assets.lib.monitoring.champion import load_champion

@@ -28,7 +28,7 @@ from churn_assets.lib.training.families import spec
 from churn_assets_tests.lib.serving.test_scorer import PARAMS, data, edge_rows  # noqa: F401
 
 FAMILIES = list(PARAMS)
-# Float64 throughout (trees rebuilt from the fitted models): equal to rounding.
+# Float64 throughout (trees rebuilt from the fitted models): equal up to rounding.
 EXACT = ["logreg", "lightgbm", "random_forest"]
 
 
@@ -153,3 +153,22 @@ def test_features_onnx_cannot_express_are_refused(
     hostile = dataclasses.replace(base, name="evil", kind="python_eval", params={})
     with pytest.raises(ExportError, match="kind 'python_eval' has no ONNX translation"):
         export_onnx(_with_feature(pipelines["logreg"], hostile), contract, 0.5, family="logreg")
+
+
+def test_trees_that_are_one_leaf_are_exported(
+    pipelines: dict[str, Pipeline],
+    rows: pd.DataFrame,
+    data: dict,  # noqa: F811
+    contract: DataContract,
+) -> None:
+    """TreeEnsemble's roots are splits: a tree that never split (LightGBM's first tree holds
+    the initial score) still counts once."""
+    columns = contract.feature_columns
+    preprocess = pipelines["lightgbm"].named_steps["preprocess"]
+    stump = spec("lightgbm").make_estimator(PARAMS["lightgbm"], n_estimators=3)
+    stump.set_params(min_child_samples=10**6)  # no split is allowed
+    stump.fit(preprocess.transform(data["train"][columns]), data["train"][TARGET_COL])
+    assert stump.booster_.dump_model()["tree_info"][0]["num_leaves"] == 1
+    model = Pipeline([("preprocess", preprocess), ("model", stump)])
+    result = export_onnx(model, contract, 0.5, family="lightgbm")
+    assert check_parity(model, result.onnx_bytes, rows, contract) <= 1e-12
