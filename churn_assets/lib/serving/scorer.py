@@ -34,6 +34,11 @@ from churn_assets.lib.contract import DataContract
 from churn_assets.lib.features.capping import OTHER
 from churn_assets.lib.features.engineering import feature_column
 
+# From this many rows on, :meth:`CompiledScorer.encode` looks up each column's distinct
+# values once instead of every value (measured: 62 -> ~4 ms for 10,000 rows; below ~30 rows
+# the per-column pandas call costs more than the loop it replaces).
+FACTORIZE_ROWS = 32
+
 
 class ScorerError(ValueError):
     """The model cannot be compiled (an unsupported pipeline step or estimator)."""
@@ -211,6 +216,9 @@ class CompiledScorer:
             numeric -= self.numeric_mean
             numeric /= self.numeric_scale
             X[:, self.numeric_offset : self.numeric_offset + len(self.numeric_columns)] = numeric
+        if n >= FACTORIZE_ROWS:
+            self._encode_categorical_factorized(columns, X)
+            return X
         # One-hot positions collected in plain Python and set with one fancy assignment:
         # per-column NumPy calls cost more than the lookups themselves for small batches.
         hot_rows: list[int] = []
@@ -226,6 +234,25 @@ class CompiledScorer:
                     hot_cols.append(j)
         X[hot_rows, hot_cols] = 1.0
         return X
+
+    def _encode_categorical_factorized(
+        self, columns: Mapping[str, np.ndarray], X: np.ndarray
+    ) -> None:
+        """The one-hot block of :meth:`encode` for larger batches: each column's distinct
+        values are looked up once (``pandas.factorize``, a C hash table), then every row's
+        position is one take. Same positions as the per-value loop: a null (None or NaN)
+        takes the imputed category, an unknown value its ``other`` column or none."""
+        rows = np.arange(X.shape[0])
+        for enc in self.categorical:
+            codes, uniques = pd.factorize(np.asarray(columns[enc.column], dtype=object))
+            fill = enc.positions.get(enc.fill, enc.other)
+            lookup = np.array(
+                [enc.positions.get(v, enc.other) for v in uniques.tolist()] + [fill],
+                dtype=np.int64,
+            )
+            hot = lookup[codes]  # code -1 (null) takes the last entry: the fill's position
+            keep = hot >= 0
+            X[rows[keep], hot[keep]] = 1.0
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
         """P(churn) for an encoded matrix."""

@@ -18,7 +18,7 @@ from churn_assets.lib.features.engineering import (
 from churn_assets.lib.features.preprocessing import build_preprocessor
 from churn_assets.lib.ingestion.simulator import SimulatorConfig, simulate
 from churn_assets.lib.ingestion.validation import validate_frame
-from churn_assets.lib.serving.scorer import CompiledScorer, ScorerError
+from churn_assets.lib.serving.scorer import FACTORIZE_ROWS, CompiledScorer, ScorerError
 from churn_assets.lib.training.champion import _calibrator
 from churn_assets.lib.training.families import spec
 
@@ -110,6 +110,24 @@ def test_encoding_equals_the_column_transformer(
     np.testing.assert_array_equal(
         scorer.encode(scorer.columns_from_frame(odd)), preprocess.transform(odd)
     )
+    # Small batches look up every value, larger ones each distinct value once: the same
+    # matrix, with nulls (None and NaN) and unseen categories.
+    mixed = rows.head(200).copy()
+    for column, step, value in (
+        ("Contract", 7, None),
+        ("PaymentMethod", 11, np.nan),
+        ("InternetService", 13, "Satellite"),
+    ):
+        mixed[column] = mixed[column].astype(object)
+        mixed.iloc[step // 2 :: step, mixed.columns.get_loc(column)] = value
+    columns_in = scorer.columns_from_frame(mixed)
+    whole = scorer.encode(columns_in)
+    pieces = [
+        scorer.encode({k: v[i : i + FACTORIZE_ROWS - 1] for k, v in columns_in.items()})
+        for i in range(0, len(mixed), FACTORIZE_ROWS - 1)
+    ]
+    assert len(mixed) > FACTORIZE_ROWS > len(pieces[0])
+    np.testing.assert_array_equal(whole, np.vstack(pieces))
 
 
 def test_engineered_features_match_on_pandas_and_numpy(contract: DataContract) -> None:
