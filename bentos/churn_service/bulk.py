@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from churn_assets.lib.serving.columnar import columns_from_records, row_verdicts
+from churn_assets.lib.serving.columnar import MISSING, columns_from_records, row_verdicts
 
 MAX_BULK_ROWS = 100_000
 ARROW = "application/vnd.apache.arrow.stream"
@@ -65,41 +65,86 @@ def parse(body: bytes, media: str, contract: Any) -> tuple[Any, int]:
     return table, table.num_rows
 
 
+def good_columns(batch: Any, good: list[int], contract: Any) -> tuple[dict, list, Any]:
+    """The good rows' fields as the scorer takes them (NumPy columns, nulls as NaN / None),
+    their ids, and a function giving them as Python values per field (for the prediction
+    log only)."""
+    import numpy as np
+
+    names = [contract.id_column, *contract.feature_columns]
+    numeric = set(contract.numeric_features)
+    n = len(good)
+    if isinstance(batch, dict):  # JSON columns; a left-out (nullable) field is a null
+        lists = {
+            k: [None if (v := values[i]) is MISSING else v for i in good]
+            if (values := batch.get(k)) is not None
+            else [None] * n
+            for k in names
+        }
+        arrays = {
+            k: np.array([np.nan if v is None else v for v in lists[k]], dtype=np.float64)
+            if k in numeric
+            else np.array(lists[k], dtype=object)
+            for k in contract.feature_columns
+        }
+        return arrays, lists[contract.id_column], lambda: lists
+    import pyarrow as pa
+
+    table = batch if n == batch.num_rows else batch.take(pa.array(good, pa.int64()))
+    columns = {k: table.column(k) if k in table.column_names else None for k in names}
+    arrays = {}
+    for k in contract.feature_columns:
+        column = columns[k]
+        if column is None:
+            arrays[k] = np.full(n, np.nan) if k in numeric else np.full(n, None, dtype=object)
+        elif k in numeric:  # rows that passed hold numbers or nulls (NaN here)
+            arrays[k] = column.cast(pa.float64()).to_numpy()
+        else:
+            arrays[k] = column.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    id_column = columns[contract.id_column]
+    ids = id_column.to_pylist() if id_column is not None else [None] * n
+
+    def values() -> dict[str, list[Any]]:
+        return {k: c.to_pylist() if c is not None else [None] * n for k, c in columns.items()}
+
+    return arrays, ids, values
+
+
 def answer(service: Any, batch: Any, n: int, media: str, contract: Any) -> tuple[bytes, str]:
     """Validate ``batch``, score its good rows, and the response body in ``media``."""
 
     verdicts = row_verdicts(batch, contract)
     good = [i for i in range(n) if i not in verdicts]
-    names = [contract.id_column, *contract.feature_columns]
-    if isinstance(batch, dict):
-        columns = {k: v for k, v in batch.items() if k in names}
-    else:
-        columns = {k: batch.column(k).to_pylist() for k in batch.column_names if k in names}
-    records = [{k: v[i] for k, v in columns.items()} for i in good]
-    scored = service.score_rows(records) if records else ([], "")
-    predictions, request_id = scored
+    scored: list[Any] = []
+    request_id = ""
+    if good:
+        arrays, ids, values = good_columns(batch, good, contract)
+        scored, request_id = service.score_columns(arrays, ids, values)
     if media == JSON:
         import orjson
 
         out = {
             "request_id": request_id,
-            "predictions": [{"row": i, **p} for i, p in zip(good, predictions, strict=True)],
+            "predictions": [
+                {"row": i, **_prediction(s, service.meta.model_name, request_id)}
+                for i, s in zip(good, scored, strict=True)
+            ],
             "rejected": [{"row": i, "reasons": r} for i, r in verdicts.items()],
         }
         return orjson.dumps(out), JSON
     import pyarrow as pa
 
-    rows: list[dict[str, Any]] = [{} for _ in range(n)]
-    for i, p in zip(good, predictions, strict=True):
-        rows[i] = p
+    rows: list[Any] = [None] * n
+    for i, s in zip(good, scored, strict=True):
+        rows[i] = s
     table = pa.table(
         {
             "row": pa.array(range(n), pa.int64()),
-            "customer_id": pa.array([r.get("customer_id") for r in rows], pa.string()),
-            "churn_probability": pa.array([r.get("churn_probability") for r in rows], pa.float64()),
-            "churn": pa.array([r.get("churn") for r in rows], pa.bool_()),
-            "risk_tier": pa.array([r.get("risk_tier") for r in rows], pa.string()),
-            "model_version": pa.array([r.get("model_version") for r in rows], pa.string()),
+            "customer_id": pa.array([s and s.customer_id for s in rows], pa.string()),
+            "churn_probability": pa.array([s and s.probability for s in rows], pa.float64()),
+            "churn": pa.array([s and s.label for s in rows], pa.bool_()),
+            "risk_tier": pa.array([s and s.tier for s in rows], pa.string()),
+            "model_version": pa.array([s and s.slot.version for s in rows], pa.string()),
             "errors": pa.array(
                 [json.dumps(verdicts[i]) if i in verdicts else None for i in range(n)],
                 pa.string(),
@@ -119,6 +164,20 @@ def answer(service: Any, batch: Any, n: int, media: str, contract: Any) -> tuple
 
         pcsv.write_csv(table, sink)
     return sink.getvalue().to_pybytes(), media
+
+
+def _prediction(s: Any, model_name: str, request_id: str) -> dict[str, Any]:
+    """A scored row as ``/predict`` answers it."""
+    return {
+        "customer_id": s.customer_id,
+        "churn_probability": s.probability,
+        "churn": s.label,
+        "risk_tier": s.tier,
+        "threshold": s.slot.threshold,
+        "model_name": model_name,
+        "model_version": s.slot.version,
+        "request_id": request_id,
+    }
 
 
 def bulk_app(contract: Any) -> Any:

@@ -235,19 +235,28 @@ class ChurnService:
             )
             for row in scored
         ]
+        self._record(scored, self.predictor.log_entries(records, scored, request_id))
+        return out
+
+    def _record(self, scored: list[Any], entries: list[dict[str, Any]]) -> None:
+        """Metrics and the prediction log of one request's scored rows."""
         self.metrics.record(scored)
         # Best effort (PredictionLog.write never raises): the client gets its prediction.
-        ok = self.log.write(self.predictor.log_entries(records, scored, request_id))
+        ok = self.log.write(entries)
         if ok != self._log_ok:
             self._log_ok = ok
             self.metrics.log_ok.set(int(ok))
-        return out
 
-    def score_rows(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
-        """Score validated records for ``/bulk/predict`` (logged as every prediction is):
-        plain dicts and the request id."""
-        out = self._score(records)
-        return [p.__dict__ for p in out], out[0].request_id
+    def score_columns(
+        self, columns: dict[str, Any], ids: list[Any], values: Any
+    ) -> tuple[list[Any], str]:
+        """Score a batch in columns for ``/bulk/predict``, logged as every prediction is:
+        the scored rows and the request id. ``values()`` gives the rows' fields as Python
+        values per field, for the prediction log only."""
+        request_id = new_request_id()
+        scored = self.predictor.score_columns(columns, ids, request_id)
+        self._record(scored, self.predictor.log_entries_from_columns(values(), scored, request_id))
+        return scored, request_id
 
     @bentoml.api(route="/predict")
     async def predict(self, customer: Customer, /) -> Prediction:  # type: ignore[valid-type]

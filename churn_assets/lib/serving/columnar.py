@@ -172,10 +172,21 @@ def row_verdicts(
     (``int_type``), as a JSON 12.0 does.
     """
     rules = rules or field_rules(contract)
-    columns, n = _as_columns(batch)
+    arrow = hasattr(batch, "schema") and hasattr(batch, "column_names")
+    columns, n = _as_columns(batch) if not arrow else (_LazyColumns(batch), batch.num_rows)
     known = {r.name for r in rules}
     bad: dict[int, list[dict[str, Any]]] = {}
     for rule in rules:
+        if arrow and rule.name in columns:
+            suspects = _arrow_suspects(rule, batch.column(rule.name))
+            if suspects is not None:  # only the suspects' values become Python objects
+                values = batch.column(rule.name).take(suspects).to_pylist() if suspects else []
+                for i, value in zip(suspects, values, strict=True):
+                    verdict = _check(rule, value)
+                    if verdict is not None:
+                        reason = _reason(rule.name, verdict[0], value, verdict[1])
+                        bad.setdefault(i, []).append(reason)
+                continue
         values = columns.get(rule.name)
         if values is None:
             if rule.required:
@@ -199,6 +210,66 @@ def row_verdicts(
                     _reason(name, "extra_forbidden", value, "not a field of the contract")
                 )
     return dict(sorted(bad.items()))
+
+
+class _LazyColumns(dict):
+    """A pyarrow table's columns as Python lists, each converted on first use."""
+
+    def __init__(self, table: Any):
+        super().__init__()
+        self.table = table
+        self.names = list(table.column_names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name not in self.names:
+            return default
+        if not dict.__contains__(self, name):
+            self[name] = self.table.column(name).to_pylist()
+        return self[name]
+
+    def items(self) -> Any:
+        return ((name, self.get(name)) for name in self.names)
+
+
+def _arrow_suspects(rule: FieldRule, column: Any) -> list[int] | None:
+    """Row indices of an Arrow column that may fail ``rule``, found with Arrow compute; the
+    rest provably pass (their Python values would, one by one). ``None`` when the column's
+    type is not one of the plain cases: then every value is checked as a Python object."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    is_int, is_float = pa.types.is_integer(kind), pa.types.is_floating(kind)
+    is_str = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if rule.allowed is not None:
+        if is_str and all(isinstance(a, str) for a in rule.allowed):
+            ok = pc.is_in(column, pa.array(list(rule.allowed), pa.string()))
+        elif is_int and all(type(a) is int for a in rule.allowed):
+            ok = pc.is_in(column, pa.array(list(rule.allowed), pa.int64()))
+        else:
+            return None
+    elif rule.base == "str":
+        if not is_str:
+            return None
+        ok = pc.is_valid(column)
+        if rule.is_id:
+            length = pc.utf8_length(column)
+            ok = pc.and_(ok, pc.and_(pc.greater(length, 0), pc.less_equal(length, ID_MAX_LENGTH)))
+    elif (rule.base == "int" and is_int) or (rule.base == "float" and (is_int or is_float)):
+        values = column.cast(pa.float64())
+        ok = pc.and_(pc.is_valid(values), pc.is_finite(values))
+        if rule.low is not None:
+            ok = pc.and_(ok, pc.greater_equal(values, rule.low))
+        if rule.high is not None:
+            ok = pc.and_(ok, pc.less_equal(values, rule.high))
+    else:
+        return None
+    # A null is a suspect (is_in / comparisons give null or false for it): _check decides.
+    suspect = pc.invert(pc.fill_null(ok, False))
+    return np.flatnonzero(suspect.to_numpy(zero_copy_only=False)).tolist()
 
 
 def _fast_check(rule: FieldRule, values: Sequence[Any]) -> Sequence[int]:

@@ -127,3 +127,35 @@ def test_fast_paths_of_well_typed_columns_keep_the_verdicts(
     expected = _pydantic(customer_model, records)
     assert sorted(expected) == [3, 7, 9, 11]
     assert _columnar(records, contract) == expected
+
+
+def test_arrow_columns_checked_with_arrow_compute_keep_the_verdicts(
+    customer_model: type, contract: DataContract
+) -> None:
+    # Each column keeps one Arrow type, so Arrow compute finds the suspects and only they
+    # are checked one by one: nulls, ranges, NaN and infinity, values outside the allowed
+    # set, ids too short or too long, in every column the random edits reach.
+    import pyarrow as pa
+
+    rng = random.Random(11)
+    odd = {
+        "customerID": ["", "x" * 200, None],
+        "tenure": [-1, 10_000, None],
+        "SeniorCitizen": [2, -1, None],
+        "MonthlyCharges": [float("nan"), float("inf"), -5.0, 1e9, None],
+        "TotalCharges": [float("nan"), -1.0, None],
+        "Contract": ["Ten year", "", None],
+        "gender": ["other", None],
+    }
+    records = []
+    for i in range(2000):
+        record = dict(CUSTOMER, customerID=f"c{i}")
+        for field in rng.sample(list(odd), rng.randint(0, 2)):
+            record[field] = rng.choice(odd[field])
+        records.append(record)
+    table = pa.Table.from_pylist(records)
+    assert pa.types.is_integer(table.schema.field("tenure").type)
+    expected = _pydantic(customer_model, records)
+    assert 0 < len(expected) < len(records)
+    verdicts = row_verdicts(table, contract)
+    assert {i: [(r["field"], r["type"]) for r in v] for i, v in verdicts.items()} == expected

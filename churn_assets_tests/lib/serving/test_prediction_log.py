@@ -154,3 +154,13 @@ def test_the_log_follows_the_contracts_privacy_rule(
     )
     plain = Predictor(_meta(True), _Constant(0.2), _Constant(0.6), privacy=keep)
     assert plain.log_entries(sent, plain.score(sent, "r"), "r")[0]["features"] == sent[0]
+    # A batch in columns (/bulk/predict) is logged under the same rule, to the same lines.
+    scored = predictor.score(records, "r")
+    columns = {k: [r[k] for r in records] for k in records[0]}
+    from_columns = predictor.log_entries_from_columns(columns, scored, "r")
+    strip = [{k: v for k, v in e.items() if k != "time"} for e in from_columns]
+    assert strip == [
+        {k: v for k, v in e.items() if k != "time"}
+        for e in predictor.log_entries(records, scored, "r")
+    ]
+    assert columns["customerID"] == [r["customerID"] for r in sent]  # not edited in place
