@@ -5,6 +5,7 @@ which models are loaded, and the prediction log's health (failures by stage; a g
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -75,19 +76,39 @@ class ServiceMetrics:
         # (~8 ms per 1,000 rows otherwise).
         labels: Counter[tuple[str, str]] = Counter()
         shadowed = disagreed = 0
-        histograms: dict[str, Any] = {}
+        scores: dict[str, list[float]] = {}
         for row in scored:
             version = row.slot.version
             labels["churn" if row.label else "stay", version] += 1
-            if version not in histograms:
-                histograms[version] = self.score.labels(version)
-            histograms[version].observe(row.probability)
+            scores.setdefault(version, []).append(row.probability)
             if row.shadow_label is not None:
                 shadowed += 1
                 disagreed += row.shadow_label != row.label
+        for version, values in scores.items():
+            observe_all(self.score.labels(version), values)
         for (label, version), count in labels.items():
             self.predictions.labels(label, version).inc(count)
         if shadowed:
             self.shadow.labels(self.shadow_version).inc(shadowed)
             if disagreed:
                 self.disagree.labels(self.shadow_version).inc(disagreed)
+
+
+def observe_all(histogram: Any, values: list[float]) -> None:
+    """``histogram.observe(v)`` for every value, as one increment per bucket: 10,000 scores
+    of a ``/bulk/predict`` request cost ~20 ms observed one by one, ~1 ms here."""
+    if len(values) < 64:
+        for value in values:
+            histogram.observe(value)
+        return
+    import numpy as np
+
+    # prometheus_client has no bulk observe: its child's buckets and sum (private
+    # attributes, stable since 0.4) are incremented as observe() does, bucket = the first
+    # upper bound >= the value.
+    bounds = histogram._upper_bounds
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
+        if count:
+            bucket.inc(count)
+    histogram._sum.inc(math.fsum(values))
