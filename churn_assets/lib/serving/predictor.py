@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from churn_assets.lib.contract import DataContract
 from churn_assets.lib.serving.bundle import (
     CONTRACT_FILE,
@@ -20,7 +22,7 @@ from churn_assets.lib.serving.bundle import (
     load_model,
     read_meta,
 )
-from churn_assets.lib.serving.risk_tiers import RiskTier, risk_tier
+from churn_assets.lib.serving.risk_tiers import RiskTier, risk_tier, risk_tiers
 
 if TYPE_CHECKING:
     from churn_assets.lib.privacy import PrivacyPolicy
@@ -47,7 +49,7 @@ def in_sample(key: str, share: float) -> bool:
     return int.from_bytes(digest, "big") / 0xFFFFFFFF < share
 
 
-@dataclass
+@dataclass(slots=True)
 class Scored:
     """One scored row: what the client gets, plus the shadow's score for the log."""
 
@@ -137,7 +139,15 @@ class Predictor:
         champion_slot, shadow_slot = self.meta.champion, self.meta.shadow
         medium = self.meta.medium_threshold
         p = p.tolist()  # Python floats once, not one NumPy scalar per row
-        shadow_p = None if shadow_p is None else shadow_p.tolist()
+        if shadow_p is None:  # the champion answers every row: no split to decide
+            threshold = champion_slot.threshold
+            return [
+                Scored(customer, prob, prob >= threshold, tier, champion_slot)
+                for customer, prob, tier in zip(
+                    ids, p, risk_tiers(np.asarray(p), threshold, medium).tolist(), strict=True
+                )
+            ]
+        shadow_p = shadow_p.tolist()
         out = []
         for i, customer in enumerate(ids):
             slot, prob = champion_slot, p[i]
