@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.serving import _bento_model, _resolve_home
-from benchmarks.serving_servers import Server, machine_info, running
+from benchmarks.serving_servers import Server, bentoml_binary, machine_info, running, serve_env
 
 REPO = Path(__file__).resolve().parent.parent
 ARROW = "application/vnd.apache.arrow.stream"
@@ -110,22 +109,11 @@ def main() -> None:
     home = _resolve_home(args.home)
     _, model_tag, model_folder = _bento_model(home)
     example = json.loads((model_folder / "serving.json").read_text())["example"]
-    bentoml_bin = REPO / ".venv" / "bin" / "bentoml"
-    if not bentoml_bin.exists():
-        bentoml_bin = Path(shutil.which("bentoml") or sys.exit("bentoml is not installed"))
+    bentoml_bin = bentoml_binary()
     machine = machine_info()
     work = Path(tempfile.mkdtemp(prefix="churn-bench-bulk-"))
-    env = {
-        **os.environ,
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "CHURN_HOME": str(home),
-        "CHURN_PREDICTION_LOG_DIR": str(work / "predictions"),
-        "CHURN_ACCESS_LOG": "0",
-        # 100,000 Arrow rows are ~20 MB: the bulk route's body must fit the guard's limit.
-        "CHURN_SERVICE_MAX_BODY_BYTES": str(256 * 1024 * 1024),
-        "OMP_NUM_THREADS": "1",
-    }
+    # 100,000 Arrow rows are ~20 MB: the bulk route's body must fit the guard's limit.
+    env = serve_env(home, work, CHURN_SERVICE_MAX_BODY_BYTES=str(256 * 1024 * 1024))
     server = Server(
         "churn_service (1 worker)", "churn_service:latest", 1, env, work, work / "serve.log"
     )

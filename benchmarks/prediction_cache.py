@@ -284,21 +284,11 @@ def in_process(folder: Path, rows: list[dict[str, Any]], calls: int) -> list[dic
 
 
 def over_http(home: Path, example: dict[str, Any], seconds: float) -> dict[str, Any]:
-    from benchmarks.serving_servers import Server, running
+    from benchmarks.serving_servers import Server, bentoml_binary, running, serve_env
 
-    bentoml_bin = REPO / ".venv" / "bin" / "bentoml"
-    if not bentoml_bin.exists():
-        bentoml_bin = Path(shutil.which("bentoml") or sys.exit("bentoml is not installed"))
+    bentoml_bin = bentoml_binary()
     work = Path(tempfile.mkdtemp(prefix="churn-bench-cache-"))
-    env = {
-        **os.environ,
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "CHURN_HOME": str(home),
-        "CHURN_PREDICTION_LOG_DIR": str(work / "predictions"),
-        "CHURN_ACCESS_LOG": "0",
-        "OMP_NUM_THREADS": "1",
-    }
+    env = serve_env(home, work)
     body = work / "one.json"
     body.write_text(json.dumps(example))
     server = Server(

@@ -48,7 +48,7 @@ from typing import Any
 
 from benchmarks.serving_report import CONTENDED_CORES, print_tables
 from benchmarks.serving_report import targets as report_targets
-from benchmarks.serving_servers import Server, machine_info, running
+from benchmarks.serving_servers import Server, bentoml_binary, machine_info, running, serve_env
 
 REPO = Path(__file__).resolve().parent.parent
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
@@ -119,9 +119,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     home = _resolve_home(args.home)
     bento_version, model_tag, model_folder = _bento_model(home)
-    bentoml_bin = REPO / ".venv" / "bin" / "bentoml"
-    if not bentoml_bin.exists():
-        bentoml_bin = Path(shutil.which("bentoml") or sys.exit("bentoml is not installed"))
+    bentoml_bin = bentoml_binary()
     machine = machine_info()
     if machine["cpu_busy_before_start"] > 0.1:
         print(
@@ -140,16 +138,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     single = single_file.read_bytes()
 
-    env = {
-        **os.environ,
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "CHURN_HOME": str(home),
-        "CHURN_BENTO_MODEL": model_tag,  # the baselines load the bento's own model
-        "CHURN_PREDICTION_LOG_DIR": str(work / "predictions"),
-        "CHURN_ACCESS_LOG": "0",
-        "OMP_NUM_THREADS": "1",
-    }
+    # CHURN_BENTO_MODEL: the baselines load the bento's own model.
+    env = serve_env(home, work, CHURN_BENTO_MODEL=model_tag)
 
     def server(label: str, workers: int) -> Server:
         baseline = {

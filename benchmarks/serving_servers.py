@@ -21,6 +21,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def bentoml_binary() -> Path:
+    """The checkout's ``bentoml`` (else the one on ``PATH``)."""
+    import shutil
+
+    local = REPO / ".venv" / "bin" / "bentoml"
+    if local.exists():
+        return local
+    return Path(shutil.which("bentoml") or sys.exit("bentoml is not installed"))
+
+
+def serve_env(home: Path, work: Path, **extra: str) -> dict[str, str]:
+    """The environment of a benchmark's ``bentoml serve``: the home's stores, predictions
+    logged under ``work``, no access log, no usage tracking, one OpenMP thread."""
+    return {
+        **os.environ,
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "CHURN_HOME": str(home),
+        "CHURN_PREDICTION_LOG_DIR": str(work / "predictions"),
+        "CHURN_ACCESS_LOG": "0",
+        "OMP_NUM_THREADS": "1",
+        **extra,
+    }
+
 
 def machine_info() -> dict[str, Any]:
     """The machine, the versions and how busy it was before the start."""

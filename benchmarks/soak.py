@@ -27,8 +27,6 @@ import argparse
 import http.client
 import json
 import math
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -40,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.serving import _bento_model, _resolve_home
-from benchmarks.serving_servers import Server, machine_info, running
+from benchmarks.serving_servers import Server, bentoml_binary, machine_info, running, serve_env
 
 REPO = Path(__file__).resolve().parent.parent
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
@@ -157,9 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     home = _resolve_home(args.home)
     bento_version, model_tag, model_folder = _bento_model(home)
-    bentoml_bin = REPO / ".venv" / "bin" / "bentoml"
-    if not bentoml_bin.exists():
-        bentoml_bin = Path(shutil.which("bentoml") or sys.exit("bentoml is not installed"))
+    bentoml_bin = bentoml_binary()
     machine = machine_info()
     example = json.loads((model_folder / "serving.json").read_text())["example"]
     work = Path(tempfile.mkdtemp(prefix="churn-bench-soak-"))
@@ -174,15 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         bodies[:: args.batch_every] = [("/predict_batch", batch.encode())] * len(
             bodies[:: args.batch_every]
         )
-    env = {
-        **os.environ,
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "CHURN_HOME": str(home),
-        "CHURN_PREDICTION_LOG_DIR": str(work / "predictions"),
-        "CHURN_ACCESS_LOG": "0",
-        "OMP_NUM_THREADS": "1",
-    }
+    env = serve_env(home, work)
     server = Server(
         label=f"churn_service ({args.workers} workers)",
         target="churn_service:latest",
