@@ -94,3 +94,22 @@ def test_malformed_and_unsupported_bodies_are_400(service: dict) -> None:
     assert _post(service, b"[1, 2", "application/json").status_code == 400
     unsupported = _post(service, b"x", "application/xml")
     assert unsupported.status_code == 400 and "unsupported Content-Type" in unsupported.text
+
+
+def test_a_nullable_field_left_out_or_null_is_scored_as_null(service: dict) -> None:
+    # TotalCharges is nullable (filled with 0.0 by the contract): a JSON record may leave it
+    # out or send null, an Arrow column may hold a null; all score as /predict's null does.
+    row = dict(CUSTOMER, customerID="n1", TotalCharges=None)
+    left_out = {k: v for k, v in row.items() if k != "TotalCharges"}
+    single = requests.post(f"{service['url']}/predict", json=row, timeout=30)
+    assert single.status_code == 200, single.text
+    expected = single.json()["churn_probability"]
+    as_json = _post(service, json.dumps([left_out, row]).encode(), "application/json")
+    assert as_json.status_code == 200, as_json.text
+    out = as_json.json()
+    assert out["rejected"] == []
+    # The batch path and the one-record path agree to the last few bits.
+    assert [p["churn_probability"] for p in out["predictions"]] == pytest.approx([expected] * 2)
+    arrow = _read_arrow(_post(service, _arrow([row, dict(row, TotalCharges=10.0)]), ARROW).content)
+    assert arrow[0]["errors"] is None
+    assert arrow[0]["churn_probability"] == pytest.approx(expected)
