@@ -1,5 +1,5 @@
 """The closed-loop scenario on the real Dagster daemon: a feeder that lands simulated months
-one at a time and lets `dagster-daemon run` do everything else. (About 350 lines: one
+one at a time and lets `dagster-daemon run` do everything else. (About 400 lines: one
 script, the feeder, its daemon and the summary it checks; each is read beside the others.)
 With ``--external-daemon`` it plays on a running stack (the team stack: months land in the
 bucket, ``CHURN_DATA_URI=s3://...``) instead of starting its own daemon.
@@ -15,12 +15,12 @@ set ``DAGSTER_HOME`` (holding the repository's ``dagster.yaml``), ``CHURN_HOME``
    sensor ticking every 5 s (``CHURN_SENSOR_INTERVAL_SECONDS``) and waits until it is live;
 3. lands the first ``--initial`` months and launches `churn_pipeline` on them, the way the
    UI's Launch button does (``dagster job launch``): the first champion;
-4. lands each next month once the previous one's drift report is in the instance's event
-   log and nothing has run for a few sensor intervals (so the trigger has had its say);
-5. stops the daemon, prints the phases, verdicts and the newest training's result summary
-   (as JSON on stdout when stdout is not a terminal, the text then on stderr; the JSON is
-   also in ``CHURN_HOME/loop_summary.json``), and exits non-zero naming what did not happen
-   (`lib/monitoring/loop_expectations.py` says what is expected).
+4. lands each next month once the previous one's drift report is in the event log and
+   nothing has run for a few sensor intervals (so the trigger has had its say); a phase in
+   which no run logs anything for ``--timeout`` seconds fails, naming the active runs;
+5. stops the daemon, prints the phases, verdicts and newest training's summary (JSON on a
+   non-terminal stdout, also in ``CHURN_HOME/loop_summary.json``), and exits non-zero naming
+   what did not happen (`lib/monitoring/loop_expectations.py`).
 It never ticks a sensor, evaluates automation or launches a monitoring run itself.
 """
 
@@ -95,18 +95,13 @@ def scenario_months(
 ) -> list[Path]:
     """Simulated monthly files with covariate + concept drift from month ``drift_from``
     (0-based): a 15% price rise, 20% more month-to-month contracts, concept shift 0.6."""
-    from churn_assets.lib.ingestion.simulator import (
-        DriftSpec,
-        SimulatorConfig,
-        simulate,
-        write_monthly_files,
-    )
+    from churn_assets.lib.ingestion import simulator as sim
 
-    drift = DriftSpec(
+    drift = sim.DriftSpec(
         start_month=drift_from, price_rise=0.15, month_to_month_shift=0.2, concept_shift=0.6
     )
-    config = SimulatorConfig(n_customers=n_customers, months=months, seed=seed, drift=drift)
-    return write_monthly_files(simulate(config), folder)
+    config = sim.SimulatorConfig(n_customers=n_customers, months=months, seed=seed, drift=drift)
+    return sim.write_monthly_files(sim.simulate(config), folder)
 
 
 class Daemon:
@@ -208,21 +203,43 @@ class Feeder:
         found = dg.AssetRecordsFilter(key, asset_partitions=[month], after_timestamp=since)
         return bool(self.instance.fetch_materializations(found, limit=1).records)
 
+    def _progress(self) -> int:
+        """The newest event log record's id: it moves whenever any run logs anything."""
+        return self.instance.event_log_storage.get_maximum_record_id() or 0
+
+    def _active_runs(self) -> list[str]:
+        """Each active run and its newest event, for an error that says where things stand."""
+        lines = []
+        for record in self.instance.get_run_records(dg.RunsFilter(statuses=ACTIVE), limit=5):
+            run = record.dagster_run
+            found = self.instance.get_records_for_run(run.run_id, limit=1, ascending=False)
+            said = [
+                f"{e.event_log_entry.step_key}: {e.event_log_entry.message}" for e in found.records
+            ]
+            lines.append(f"{run.job_name} {run.run_id[:8]} {run.status.value} {said}"[:300])
+        return lines
+
     def settle(self, months: list[str], since: float) -> None:
         """Until each month has a drift report newer than ``since`` and the loop is quiet.
         Quiet without a report is no failure yet (automation requests several months as a
-        backfill, whose runs start a tick later); a failed run then is."""
-        deadline = time.monotonic() + self.timeout
+        backfill, whose runs start a tick later); a failed run then is, and so is a stall:
+        ``timeout`` seconds in which no run logged anything (a slow machine is no failure)."""
+        progress, moved, began = self._progress(), time.monotonic(), time.monotonic()
         while True:
             waiting = [m for m in months if not self._reported(m, since)]
             quiet = not self._active() and time.time() - self._last_activity(since) > self.quiet
             if quiet and not waiting:
                 return
+            if (now := self._progress()) != progress:
+                progress, moved = now, time.monotonic()
+            stalled = time.monotonic() - moved > self.timeout
             failed = [r.dagster_run for r in self._runs_since(since) if _failed(r)] if quiet else []
-            if failed or time.monotonic() > deadline:
+            if failed or stalled:
                 raise ScenarioError(
-                    f"no drift report for {waiting}; failed runs: "
-                    f"{[(r.job_name, r.run_id) for r in failed]}"
+                    f"no drift report for {waiting} after {time.monotonic() - began:.0f} s"
+                    + (f" (nothing logged for {self.timeout:.0f} s)" if stalled else "")
+                    + f"; failed runs: {[(r.job_name, r.run_id) for r in failed]}"
+                    + f"; active runs: {self._active_runs() or 'none'}"
                 )
             time.sleep(1)
 
@@ -325,7 +342,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--drift-from", type=int, default=4, help="0-based month drift starts")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--run-config", default="", help="JSON run config of the first training")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait per phase")
+    stall = "seconds in which no run logs anything before a phase is given up"
+    parser.add_argument("--timeout", type=float, default=900, help=stall)
     parser.add_argument(
         "--external-daemon",
         action="store_true",
@@ -354,8 +372,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"--external-daemon: set {SENSOR_INTERVAL_ENV_VAR} to the interval that daemon was "
             "started with (the feeder waits three ticks of it for the loop to be quiet)"
         )
-    # The daemon inherits these: sensors every 5 s, a simulated month lands whole (no settle
-    # time), no cooldown between retrainings, one thread per model (two cores).
+    # The daemon inherits these (LOOP_SETTINGS).
     for name, value in LOOP_SETTINGS.items():
         os.environ.setdefault(name, value)
     staged = home / "staged"
