@@ -67,8 +67,8 @@ def parse(body: bytes, media: str, contract: Any) -> tuple[Any, int]:
 
 def good_columns(batch: Any, good: list[int], contract: Any) -> tuple[dict, list, Any]:
     """The good rows' fields as the scorer takes them (NumPy columns, nulls as NaN / None),
-    their ids, and a function giving them as Python values per field (for the prediction
-    log only)."""
+    their ids, and a function giving them as sent, per field (for the prediction log only):
+    Arrow columns, or Python values for a JSON body."""
     import numpy as np
 
     names = [contract.id_column, *contract.feature_columns]
@@ -104,8 +104,8 @@ def good_columns(batch: Any, good: list[int], contract: Any) -> tuple[dict, list
     id_column = columns[contract.id_column]
     ids = id_column.to_pylist() if id_column is not None else [None] * n
 
-    def values() -> dict[str, list[Any]]:
-        return {k: c.to_pylist() if c is not None else [None] * n for k, c in columns.items()}
+    def values() -> dict[str, Any]:
+        return {k: c if c is not None else pa.nulls(n) for k, c in columns.items()}
 
     return arrays, ids, values
 

@@ -51,7 +51,7 @@ from churn_assets.lib.contract import DataContract
 from churn_assets.lib.serving.bundle import BACKGROUND_FILE, CONTRACT_FILE, read_meta
 from churn_assets.lib.serving.guard import Guard, quiet_client_errors
 from churn_assets.lib.serving.metrics import ServiceMetrics
-from churn_assets.lib.serving.prediction_log import PredictionLog
+from churn_assets.lib.serving.prediction_log import TABLE_MIN_ROWS, PredictionLog
 from churn_assets.lib.serving.predictor import load_predictor, new_request_id
 from churn_assets.lib.serving.request_model import (
     MAX_BATCH_ROWS,
@@ -235,27 +235,39 @@ class ChurnService:
             )
             for row in scored
         ]
-        self._record(scored, self.predictor.log_entries(records, scored, request_id))
+        self._record(
+            scored, self.log.write(self.predictor.log_entries(records, scored, request_id))
+        )
         return out
 
-    def _record(self, scored: list[Any], entries: list[dict[str, Any]]) -> None:
-        """Metrics and the prediction log of one request's scored rows."""
+    def _record(self, scored: list[Any], logged: bool) -> None:
+        """Metrics of one request's scored rows, and whether its log lines were written."""
         self.metrics.record(scored)
-        # Best effort (PredictionLog.write never raises): the client gets its prediction.
-        ok = self.log.write(entries)
-        if ok != self._log_ok:
-            self._log_ok = ok
-            self.metrics.log_ok.set(int(ok))
+        # Best effort (PredictionLog never raises): the client gets its prediction.
+        if logged != self._log_ok:
+            self._log_ok = logged
+            self.metrics.log_ok.set(int(logged))
 
     def score_columns(
         self, columns: dict[str, Any], ids: list[Any], values: Any
     ) -> tuple[list[Any], str]:
         """Score a batch in columns for ``/bulk/predict``, logged as every prediction is:
-        the scored rows and the request id. ``values()`` gives the rows' fields as Python
-        values per field, for the prediction log only."""
+        the scored rows and the request id. ``values()`` gives the rows' fields as sent
+        (Arrow columns, or Python values for a JSON body), for the prediction log only: a
+        columnar batch of ``TABLE_MIN_ROWS`` or more is logged as one Parquet file."""
         request_id = new_request_id()
         scored = self.predictor.score_columns(columns, ids, request_id)
-        self._record(scored, self.predictor.log_entries_from_columns(values(), scored, request_id))
+        fields = values()
+        if len(scored) >= TABLE_MIN_ROWS and not any(isinstance(v, list) for v in fields.values()):
+
+            def table() -> Any:  # built inside the write: a failure is a failed write
+                return self.predictor.log_table_from_columns(fields, scored, request_id)
+
+            logged = self.log.write_table(table, len(scored))
+        else:
+            entries = self.predictor.log_entries_from_columns(fields, scored, request_id)
+            logged = self.log.write(entries)
+        self._record(scored, logged)
         return scored, request_id
 
     @bentoml.api(route="/predict")

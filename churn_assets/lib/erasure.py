@@ -6,7 +6,8 @@ What holds rows of a customer (docs/privacy.md has the full map):
   monthly batches and scores, monthly quarantines): Parquet files with the contract's id
   column, rewritten without the customer's rows (to a temporary name, then renamed);
 - the service's prediction logs: JSON lines whose id field holds the customer's id or its
-  pseudonym (the default contract logs pseudonyms), rewritten in place.
+  pseudonym (the default contract logs pseudonyms), rewritten in place, and large bulk
+  requests' Parquet files, rewritten like the tables.
 
 What does not, and why: fitted models, reports and the model card hold no rows (checked by a
 test); the Dagster event log holds previews, pseudonymised by the contract's default rule; a
@@ -81,7 +82,6 @@ def erase_customer(
 
 
 def _erase_tables(base: str, id_column: str, matches: set, report: ErasureReport) -> None:
-    import pandas as pd
     import pyarrow.parquet as pq
     from upath import UPath
 
@@ -94,24 +94,38 @@ def _erase_tables(base: str, id_column: str, matches: set, report: ErasureReport
         if id_column not in names:
             continue
         report.tables_scanned += 1
-        with path.open("rb") as f:
-            ids = pd.read_parquet(f, columns=[id_column])[id_column]
-        hit = ids.astype("string").str.strip().isin(matches).fillna(False).to_numpy()
-        if not hit.any():
-            continue
-        report.tables[str(path)] = int(hit.sum())
-        if report.dry_run:
-            continue
-        with path.open("rb") as f:
-            frame = pd.read_parquet(f)
-        tmp = path.with_name(path.name + ".erasing")
-        with tmp.open("wb") as f:
-            frame.loc[~hit].to_parquet(f, index=False)
-        tmp.rename(path)
+        _erase_rows(path, id_column, matches, report.tables, report.dry_run)
+
+
+def _erase_rows(path: Any, id_column: str, matches: set, found: dict, dry_run: bool) -> None:
+    """The rows of a Parquet file whose id is one of ``matches``: counted in ``found``
+    and, unless a dry run, removed (the file rewritten beside it, then renamed over it)."""
+    import pandas as pd
+
+    with path.open("rb") as f:
+        ids = pd.read_parquet(f, columns=[id_column])[id_column]
+    hit = ids.astype("string").str.strip().isin(matches).fillna(False).to_numpy()
+    if not hit.any():
+        return
+    found[str(path)] = int(hit.sum())
+    if dry_run:
+        return
+    with path.open("rb") as f:
+        frame = pd.read_parquet(f)
+    tmp = path.with_name(path.name + ".erasing")
+    with tmp.open("wb") as f:
+        frame.loc[~hit].to_parquet(f, index=False)
+    tmp.rename(path)
 
 
 def _erase_logs(folder: Path, id_column: str, matches: set, report: ErasureReport) -> None:
-    for path in sorted(folder.glob("predictions-*.jsonl*")):
+    from churn_assets.lib.serving.prediction_log import PATTERN, TABLE_PATTERN
+
+    # A bulk request's Parquet file is never appended to: rewritten and renamed like a table.
+    for path in sorted(folder.glob(TABLE_PATTERN)):
+        report.logs_scanned += 1
+        _erase_rows(path, id_column, matches, report.prediction_logs, report.dry_run)
+    for path in sorted(folder.glob(PATTERN)):
         report.logs_scanned += 1
         # In place, not by rename: a running service appends to this file through its open
         # handle (O_APPEND), so after the truncation its next line lands at the new end.

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import requests
 
+from churn_assets.lib.serving.prediction_log import read_prediction_logs
 from churn_assets_tests.lib.serving.test_request_model import BAD_REQUESTS, CUSTOMER
 from churn_assets_tests.served_bento import serving
 
@@ -113,3 +116,23 @@ def test_a_nullable_field_left_out_or_null_is_scored_as_null(service: dict) -> N
     arrow = _read_arrow(_post(service, _arrow([row, dict(row, TotalCharges=10.0)]), ARROW).content)
     assert arrow[0]["errors"] is None
     assert arrow[0]["churn_probability"] == pytest.approx(expected)
+
+
+def test_a_large_arrow_batch_is_logged_as_one_parquet_file_of_its_scored_rows(
+    service: dict,
+) -> None:
+    rows = [dict(CUSTOMER, customerID=f"L{i}", tenure=i % 70) for i in range(1_200)]
+    rows[5]["tenure"] = -1  # rejected: answered with its reasons, not logged
+    answer = _post(service, _arrow(rows), ARROW)
+    assert answer.status_code == 200, answer.text
+    scored = [r for r in _read_arrow(answer.content) if r["errors"] is None]
+    files = list(Path(service["logs"]).glob("predictions-*.parquet"))
+    assert len(files) == 1
+    logged = pd.read_parquet(files[0])
+    assert len(logged) == len(scored) == 1_199 and logged["request_id"].nunique() == 1
+    assert logged["score"].tolist() == [r["churn_probability"] for r in scored]
+    assert not logged["customerID"].str.startswith("L").any()  # pseudonyms, by default
+    assert logged["tenure"].tolist() == [r["tenure"] for i, r in enumerate(rows) if i != 5]
+    # Read back with the JSON lines, as the monitoring assets read the log.
+    frame = read_prediction_logs(service["logs"])
+    assert (frame["request_id"] == logged["request_id"][0]).sum() == 1_199

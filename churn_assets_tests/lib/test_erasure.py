@@ -78,3 +78,25 @@ def test_erasure_reaches_tables_in_a_bucket(
     with (base / "quarantine" / "2026-01.parquet").open("rb") as f:
         assert pd.read_parquet(f)["customerID"].tolist() == ["B-2"]
     assert [p.name for p in (base / "quarantine").iterdir()] == ["2026-01.parquet"]
+
+
+def test_erasure_reaches_a_bulk_requests_parquet_log(
+    tmp_path: Path, contract: DataContract
+) -> None:
+    # A columnar /bulk/predict request of 1,000 rows or more is logged as one Parquet file.
+    logs = tmp_path / "predictions"
+    logs.mkdir()
+    ids = [pseudonym("A-1"), "B-2", "A-1", None]
+    pd.DataFrame({"request_id": list("abcd"), "customerID": ids, "score": [0.1] * 4}).to_parquet(
+        logs / "predictions-0-1-ab.parquet"
+    )
+    dry = erase_customer(
+        "A-1", contract, storage=str(tmp_path / "none"), predictions=logs, dry_run=True
+    )
+    assert dry.prediction_logs == {str(logs / "predictions-0-1-ab.parquet"): 2}
+    assert len(pd.read_parquet(logs / "predictions-0-1-ab.parquet")) == 4
+    report = erase_customer("A-1", contract, storage=str(tmp_path / "none"), predictions=logs)
+    assert report.prediction_logs == dry.prediction_logs and report.logs_scanned == 1
+    kept = pd.read_parquet(logs / "predictions-0-1-ab.parquet")
+    assert kept["request_id"].tolist() == ["b", "d"]
+    assert sorted(p.name for p in logs.iterdir()) == ["predictions-0-1-ab.parquet"]

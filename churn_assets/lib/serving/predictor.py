@@ -203,14 +203,16 @@ class Predictor:
     def log_entries_from_columns(
         self, columns: dict[str, list[Any]], scored: list[Scored], request_id: str
     ) -> list[dict[str, Any]]:
-        """:meth:`log_entries` of a batch in columns (field -> Python values, in the
-        contract's order): the privacy rule edits whole columns, then each row becomes
-        one dict, with no copy to take. ``columns`` is not changed."""
+        """:meth:`log_entries` of a batch in columns (field -> Python values or an Arrow
+        array, in the contract's order): the privacy rule edits whole columns, then each
+        row becomes one dict, with no copy to take. ``columns`` is not changed."""
         drops = {c for c, action in self._log_rules if action == "drop"}
         hashes = {c for c, action in self._log_rules if action == "hash"}
         hash_value = self._hasher()
         kept = {}
         for column, values in columns.items():
+            if not isinstance(values, list):  # an Arrow column
+                values = values.to_pylist()
             if column in hashes:
                 values = [None if v is None else hash_value(v) for v in values]
             if column not in drops:
@@ -219,6 +221,46 @@ class Predictor:
         rows = zip(*kept.values(), strict=True)
         records = [dict(zip(names, row, strict=True)) for row in rows]
         return self._entries(records, scored, request_id)
+
+    def log_table_from_columns(
+        self, columns: dict[str, Any], scored: list[Scored], request_id: str
+    ) -> Any:
+        """:meth:`log_entries` of a batch of Arrow columns (field -> array, as sent) as one
+        Arrow table for :meth:`PredictionLog.write_table`: a line's fields as columns, then
+        the request's fields after the privacy rule (a hashed column's distinct values
+        hashed once each). ``columns`` is not changed."""
+        import pyarrow as pa
+
+        n = len(scored)
+        champion, shadow = self.meta.champion, self.meta.shadow
+        out: dict[str, Any] = {
+            "time": pa.repeat(pa.scalar(now_iso()), n),
+            "request_id": pa.repeat(pa.scalar(request_id), n),
+            "model_version": pa.array([row.slot.version for row in scored], pa.string()),
+            "score": pa.array([row.probability for row in scored], pa.float64()),
+            "label": pa.array([bool(row.label) for row in scored], pa.bool_()),
+            "risk_tier": pa.array([row.tier for row in scored], pa.string()),
+        }
+        if any(row.shadow_probability is not None for row in scored):
+            out["shadow_version"] = pa.array(
+                [
+                    None
+                    if row.shadow_probability is None
+                    else (shadow if row.slot is champion else champion).version
+                    for row in scored
+                ],
+                pa.string(),
+            )
+            out["shadow_score"] = pa.array([r.shadow_probability for r in scored], pa.float64())
+        rules = dict(self._log_rules)
+        hash_value = self._hasher()
+        for column, values in columns.items():
+            if column in out:
+                raise ValueError(f"contract field {column!r} has a prediction-log field's name")
+            action = rules.get(column, "keep")
+            if action != "drop":
+                out[column] = _hashed(values, hash_value) if action == "hash" else values
+        return pa.table(out)
 
     def _hasher(self) -> Any:
         """The pseudonym of a value; a customer seen before costs a dict lookup."""
@@ -249,6 +291,16 @@ class Predictor:
                 entry["shadow_score"] = row.shadow_probability
             entries.append(entry)
         return entries
+
+
+def _hashed(values: Any, hash_value: Any) -> Any:
+    """An Arrow column's values as pseudonyms, nulls kept: each distinct value hashed once."""
+    import pyarrow as pa
+
+    whole = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    encoded = whole.dictionary_encode()
+    words = [None if v is None else hash_value(v) for v in encoded.dictionary.to_pylist()]
+    return pa.array(words, pa.string()).take(encoded.indices)
 
 
 def load_predictor(
