@@ -1,6 +1,6 @@
 """The closed-loop scenario on the real Dagster daemon: a feeder that lands simulated months
-one at a time and lets `dagster-daemon run` do everything else. (About 400 lines: one
-script, the feeder, its daemon and the summary it checks; each is read beside the others.)
+one at a time and lets `dagster-daemon run` do everything else. (The feeder and its
+daemon; what the loop concluded and how it is printed is `churn_assets.console.loop_summary`.)
 With ``--external-daemon`` it plays on a running stack (the team stack: months land in the
 bucket, ``CHURN_DATA_URI=s3://...``) instead of starting its own daemon.
 
@@ -42,16 +42,16 @@ from typing import Any
 
 import dagster as dg
 
+from churn_assets.console.loop_summary import SCENARIO, failed_run, last_training, report, verdicts
 from churn_assets.defs.monitoring.sensors import TRIGGER_TAG
 from churn_assets.lib import settings
-from churn_assets.lib.console.loop import phase_line, render_loop
+from churn_assets.lib.console.loop import phase_line
 from churn_assets.lib.ingestion.months import month_of
 from churn_assets.lib.monitoring.config import SENSOR_INTERVAL_ENV_VAR, sensor_interval_seconds
 from churn_assets.lib.monitoring.loop_expectations import unmet
 
 log = logging.getLogger("churn_assets.scenario")
 REPO = Path(__file__).resolve().parent.parent
-SCENARIO = "scenario"  # the trigger tag of the runs the feeder launches itself
 ACTIVE = [
     dg.DagsterRunStatus[s] for s in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 ]
@@ -80,10 +80,6 @@ def loop_home(home: Path) -> dict[str, str]:
         "BENTOML_DO_NOT_TRACK": "True",
         settings.DATA_URI_ENV_VAR: str(home / "landing"),
     }
-
-
-def _failed(record: dg.RunRecord) -> bool:
-    return record.dagster_run.status == dg.DagsterRunStatus.FAILURE
 
 
 class ScenarioError(RuntimeError):
@@ -233,7 +229,9 @@ class Feeder:
             if (now := self._progress()) != progress:
                 progress, moved = now, time.monotonic()
             stalled = time.monotonic() - moved > self.timeout
-            failed = [r.dagster_run for r in self._runs_since(since) if _failed(r)] if quiet else []
+            failed = (
+                [r.dagster_run for r in self._runs_since(since) if failed_run(r)] if quiet else []
+            )
             if failed or stalled:
                 raise ScenarioError(
                     f"no drift report for {waiting} after {time.monotonic() - began:.0f} s"
@@ -249,7 +247,7 @@ class Feeder:
         record = {
             "phase": name + (" (retrain)" if retrained else ""),
             "runs": len(runs),
-            "failed_runs": sum(map(_failed, runs)),
+            "failed_runs": sum(map(failed_run, runs)),
             "seconds": round(time.time() - started, 1),
         }
         self.phases.append(record)
@@ -274,63 +272,6 @@ def play(
         feeder.land(path)
         feeder.settle([month_of(path.name)], started)
         feeder.phase(f"month {index} lands", started)
-
-
-def verdicts(instance: dg.DagsterInstance) -> dict[str, Any]:
-    """What the loop concluded, from the event log and the run history."""
-
-    def latest(asset: str) -> dict[str, dict[str, Any]]:
-        records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
-        out: dict[str, dict[str, Any]] = {}
-        for record in sorted(records, key=lambda r: r.storage_id):
-            metadata = record.asset_materialization.metadata
-            out[record.partition_key or ""] = {k: v.value for k, v in metadata.items()}
-        return out
-
-    runs = instance.get_run_records()
-    failed = [r for r in runs if _failed(r)]
-    decision = latest("promotion_decision").get("", {})
-    return {
-        "drift": {
-            month: {"breached": bool(m.get("breached")), "model_version": m.get("model_version")}
-            for month, m in sorted(latest("drift_report").items())
-        },
-        "triggered": sorted(
-            f"{r.dagster_run.job_name}:{r.dagster_run.tags[TRIGGER_TAG]}"
-            for r in runs
-            if r.dagster_run.tags.get(TRIGGER_TAG, SCENARIO) != SCENARIO
-        ),
-        "promotion": {k: decision.get(k) for k in ("outcome", "champion_before", "champion_after")},
-        "bento": latest("churn_bento").get("", {}).get("bento_tag"),
-        "runs": {"total": len(runs), "failed": len(failed)},
-    }
-
-
-def last_training(instance: dg.DagsterInstance) -> list[str]:
-    """The result summary of the newest churn_pipeline run (as `make demo` prints it)."""
-    from churn_assets.console.demo import LOCAL_UI, complete
-    from churn_assets.lib.console.summary import render
-
-    newest = instance.get_run_records(dg.RunsFilter(job_name="churn_pipeline"), limit=1)
-    if not newest:
-        return []
-    return render(complete(instance, newest[0].dagster_run.run_id, settings.churn_home(), LOCAL_UI))
-
-
-def report(summary: dict[str, Any], training: list[str], home: Path) -> None:
-    """For a person (a terminal on stdout): the loop's verdicts and the newest training's
-    summary, the JSON in a file. For a program (stdout captured): the JSON on stdout, as
-    before, and the text on stderr."""
-    path = home / "loop_summary.json"
-    text = json.dumps(summary, indent=2) + "\n"
-    path.write_text(text)
-    human = "\n".join([*render_loop(summary), "", *training, "", f"As JSON: {path}"]) + "\n"
-    if sys.stdout.isatty():
-        sys.stdout.write(human)
-    else:
-        sys.stdout.write(text)
-        sys.stderr.write(human)
-    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from churn_assets.scenario import report
+from churn_assets.console.loop_summary import report
 
 
 def test_captured_stdout_gets_the_json_and_stderr_the_text(
