@@ -117,12 +117,7 @@ class PredictionLog:
                 self._close_quietly()
                 self._failed("write", exc, lines=len(records))
                 return False
-            if self._burst.get("write"):
-                self._recovered("write")
-            if self._size >= self.max_bytes:
-                self._rotate()
-            elif time.monotonic() - self._purged_at >= PURGE_EVERY_S:
-                self._purge()
+            self._written(rotate=self._size >= self.max_bytes)
         return True
 
     def write_table(self, build: Callable[[], Any], lines: int) -> bool:
@@ -148,11 +143,17 @@ class PredictionLog:
                     partial.unlink(missing_ok=True)
                 self._failed("write", exc, lines=lines)
                 return False
-            if self._burst.get("write"):
-                self._recovered("write")
-            if time.monotonic() - self._purged_at >= PURGE_EVERY_S:
-                self._purge()
+            self._written(rotate=False)
         return True
+
+    def _written(self, rotate: bool) -> None:
+        """After a successful write: the end of a failure burst, rotation or retention."""
+        if self._burst.get("write"):
+            self._recovered("write")
+        if rotate:
+            self._rotate()
+        elif time.monotonic() - self._purged_at >= PURGE_EVERY_S:
+            self._purge()
 
     def _current(self) -> Any:
         """The open file, reopened when closed by a failure or unlinked under us (folder

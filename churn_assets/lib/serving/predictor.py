@@ -232,7 +232,6 @@ class Predictor:
         import pyarrow as pa
 
         n = len(scored)
-        champion, shadow = self.meta.champion, self.meta.shadow
         out: dict[str, Any] = {
             "time": pa.repeat(pa.scalar(now_iso()), n),
             "request_id": pa.repeat(pa.scalar(request_id), n),
@@ -244,9 +243,7 @@ class Predictor:
         if any(row.shadow_probability is not None for row in scored):
             out["shadow_version"] = pa.array(
                 [
-                    None
-                    if row.shadow_probability is None
-                    else (shadow if row.slot is champion else champion).version
+                    None if row.shadow_probability is None else self._other(row.slot).version
                     for row in scored
                 ],
                 pa.string(),
@@ -261,6 +258,10 @@ class Predictor:
             if action != "drop":
                 out[column] = _hashed(values, hash_value) if action == "hash" else values
         return pa.table(out)
+
+    def _other(self, slot: ModelSlot) -> ModelSlot:
+        """The model that did not answer a row (its score is the row's shadow score)."""
+        return self.meta.shadow if slot is self.meta.champion else self.meta.champion
 
     def _hasher(self) -> Any:
         """The pseudonym of a value; a customer seen before costs a dict lookup."""
@@ -286,8 +287,7 @@ class Predictor:
                 "features": record,
             }
             if row.shadow_probability is not None:
-                shadow = self.meta.shadow if row.slot is self.meta.champion else self.meta.champion
-                entry["shadow_version"] = shadow.version
+                entry["shadow_version"] = self._other(row.slot).version
                 entry["shadow_score"] = row.shadow_probability
             entries.append(entry)
         return entries
