@@ -128,6 +128,9 @@ LONGEST_FIRST = (
 SHARED_STARTS = ("team_stack", "built")
 
 
+# Before xdist's own hook (registered after this conftest, so otherwise called first) reads the
+# xdist_group marks into the node ids; marks added after it are ignored.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         path = item.nodeid.split("::")[0]
@@ -140,3 +143,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         shared = next((f for f in SHARED_STARTS if f in names), None)
         # Without a shared start, a file is one unit, so its module fixtures run once.
         item.add_marker(pytest.mark.xdist_group(shared or item.nodeid.split("::")[0]))
+
+
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """Under ``--dist loadgroup`` each node id carries its group (``...@group``), or xdist
+    spreads a group's tests over the workers and every worker starts its shared fixtures:
+    nothing fails, the suite just takes far longer (pytest-dev/pytest-xdist#1386)."""
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    ungrouped = [nodeid for nodeid in ids if "@" not in nodeid]
+    if ungrouped:
+        pytest.exit(
+            f"--dist loadgroup lost the xdist_group of {len(ungrouped)} of {len(ids)} tests "
+            f"(first: {ungrouped[0]}): this pytest and pytest-xdist no longer agree on node "
+            "ids; pin pytest to a version the installed pytest-xdist groups (pyproject.toml)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
