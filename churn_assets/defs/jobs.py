@@ -9,8 +9,10 @@ Selections name asset keys, so this module imports no asset code.
 
 Where steps run is configuration, not code: by default each step is a process on the run
 worker's machine (multiprocess executor); with ``CHURN_EXECUTOR=k8s`` each step is its own
-Kubernetes pod (dagster-k8s' ``k8s_job_executor``, resources from the assets' op tags). Either
-way steps share no disk: they exchange data through the IO manager, MLflow and Postgres.
+Kubernetes pod (dagster-k8s' ``k8s_job_executor``, resources from the assets' op tags); with
+``CHURN_EXECUTOR=in_process`` every step runs in the run worker's own process (the least
+overhead on small data: no process start per step). Whichever, steps share no disk: they
+exchange data through the IO manager, MLflow and Postgres.
 """
 
 import os
@@ -35,10 +37,20 @@ STEP_RETRIES = dg.RetryPolicy(
 
 def _executor() -> tuple[dg.ExecutorDefinition | None, dict]:
     """The training graph's executor and its run config (two steps at a time on two cores)."""
-    if os.environ.get(settings.EXECUTOR_ENV_VAR, "").lower() == "k8s":
+    chosen = os.environ.get(settings.EXECUTOR_ENV_VAR, "").lower()
+    if chosen == "k8s":
         from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor, {"execution": {"config": {"max_concurrent": 4}}}
+    if chosen == "in_process":
+        # Every step in the run worker's process, one after another: no per-step process
+        # start (definitions and libraries imported once), no isolation between steps.
+        return dg.in_process_executor, {}
+    if chosen:
+        raise ValueError(
+            f"{settings.EXECUTOR_ENV_VAR}={chosen!r} is not an executor of the platform: "
+            "unset it (a process per step), or set `in_process` or `k8s`"
+        )
     # Each step is its own process, so a crashing library cannot take the run down with it.
     multiprocess = {"max_concurrent": 2, "start_method": {"forkserver": {}}}
     return None, {"execution": {"config": {"multiprocess": multiprocess}}}

@@ -24,7 +24,8 @@ STORAGE_URI_ENV_VAR = "CHURN_STORAGE_URI"
 # file under CHURN_HOME (one machine only).
 OPTUNA_STORAGE_ENV_VAR = "CHURN_OPTUNA_STORAGE"
 # `k8s`: every step of a run is its own Kubernetes pod (dagster-k8s' k8s_job_executor);
-# unset: every step is its own process on the run worker's machine (multiprocess executor).
+# `in_process`: every step in the run worker's process; unset: every step is its own process on
+# the run worker's machine (multiprocess executor).
 EXECUTOR_ENV_VAR = "CHURN_EXECUTOR"
 # Where the monitoring gauges' Prometheus textfiles go (node_exporter's textfile directory).
 PROMETHEUS_DIR_ENV_VAR = "CHURN_PROMETHEUS_DIR"

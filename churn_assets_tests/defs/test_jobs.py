@@ -55,18 +55,26 @@ def test_a_data_error_fails_at_once_instead_of_being_retried(
 
 
 def test_chosen_executor_follows_the_environment(churn_home: Path) -> None:
-    """Read when the definitions load: one fresh process per setting."""
+    """Read when the definitions load: one fresh process per setting; a value that names no
+    executor stops the load with the allowed ones."""
     probe = (
         "import json; from churn_assets.definitions import defs; "
         "job = defs().resolve_job_def('churn_pipeline'); "
         "print(json.dumps(job.executor_def.name))"
     )
     names = {}
-    for value in ("", "k8s"):
+    for value in ("", "k8s", "in_process", "IN_PROCESS", "kubernetes"):
         env = {**os.environ, settings.EXECUTOR_ENV_VAR: value}
         done = subprocess.run(
-            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False
         )
-        names[value] = json.loads(done.stdout.strip().splitlines()[-1])
+        names[value] = (
+            json.loads(done.stdout.strip().splitlines()[-1])
+            if done.returncode == 0
+            else done.stderr
+        )
     assert names["k8s"] == "k8s"
     assert names[""] == "multi_or_in_process_executor"
+    assert names["in_process"] == names["IN_PROCESS"] == "in_process"
+    assert "CHURN_EXECUTOR='kubernetes' is not an executor" in names["kubernetes"]
+    assert "`in_process` or `k8s`" in names["kubernetes"]
