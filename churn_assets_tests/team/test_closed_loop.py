@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from churn_assets.lib import settings
 from churn_assets.scenario import LOOP_SETTINGS
 from churn_assets.team.report import bucket_keys
 from churn_assets.team.services import free_port
@@ -28,12 +29,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 @pytest.fixture(scope="module")
 def loop_stack() -> Iterator[TeamStack]:
-    """A stack of its own: its daemon reads the landing prefix and ticks every 5 s."""
+    """A stack of its own: its daemon reads the landing prefix and ticks every 5 s. Its runs
+    execute their steps in the run worker's process (``CHURN_EXECUTOR=in_process``): this
+    test is about what the daemon decides and launches, and a process per step would double
+    each of its dozen runs' time (test_step_isolation holds steps apart)."""
     stack = TeamStack(
         team_root("loop"),
         Ports(s3=free_port(), mlflow=free_port(), ui=free_port()),
         data_uri="s3://churn/landing",
-        extra_env=LOOP_SETTINGS,
+        extra_env={**LOOP_SETTINGS, settings.EXECUTOR_ENV_VAR: "in_process"},
     )
     try:
         stack.up()
