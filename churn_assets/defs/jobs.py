@@ -51,8 +51,10 @@ def _executor() -> tuple[dg.ExecutorDefinition | None, dict]:
             f"{settings.EXECUTOR_ENV_VAR}={chosen!r} is not an executor of the platform: "
             "unset it (a process per step), or set `in_process` or `k8s`"
         )
-    # Each step is its own process, so a crashing library cannot take the run down with it.
-    multiprocess = {"max_concurrent": 2, "start_method": {"forkserver": {}}}
+    # Each step is its own process, so a crashing library cannot take the run down with it;
+    # forked from a server that has imported the definitions and libraries once per run.
+    forkserver = {"preload_modules": ["churn_assets.step_preload"]}
+    multiprocess = {"max_concurrent": 2, "start_method": {"forkserver": forkserver}}
     return None, {"execution": {"config": {"multiprocess": multiprocess}}}
 
 

@@ -78,3 +78,20 @@ def test_chosen_executor_follows_the_environment(churn_home: Path) -> None:
     assert names["in_process"] == names["IN_PROCESS"] == "in_process"
     assert "CHURN_EXECUTOR='kubernetes' is not an executor" in names["kubernetes"]
     assert "`in_process` or `k8s`" in names["kubernetes"]
+
+
+def test_steps_fork_from_a_server_that_imported_the_libraries_and_started_no_thread() -> None:
+    """A fork copies only the forking thread: a thread started by an import in the forkserver
+    (a pool, a flusher) would be missing, holding its locks, in every step's process."""
+    from churn_assets.defs.jobs import churn_pipeline
+
+    config = churn_pipeline.config["execution"]["config"]["multiprocess"]
+    (preload,) = config["start_method"]["forkserver"]["preload_modules"]
+    probe = (
+        f"import sys, threading; import {preload}; "
+        "print(threading.active_count(), 'evidently' in sys.modules, 'mlflow' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.split() == ["1", "True", "True"], done.stdout + done.stderr
