@@ -30,9 +30,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 @pytest.fixture(scope="module")
 def loop_stack() -> Iterator[TeamStack]:
     """A stack of its own: its daemon reads the landing prefix and ticks every 5 s. Its runs
-    execute their steps in the run worker's process (``CHURN_EXECUTOR=in_process``): this
-    test is about what the daemon decides and launches, and a process per step would double
-    each of its dozen runs' time (test_step_isolation holds steps apart)."""
+    execute their steps in the run worker's process (``CHURN_EXECUTOR=in_process``, the
+    option's end-to-end test): this test is about what the daemon decides and launches, and
+    saves a process per step in each of its dozen runs; the team tests on the session stack
+    run the default executor (and test_step_isolation holds every step apart)."""
     stack = TeamStack(
         team_root("loop"),
         Ports(s3=free_port(), mlflow=free_port(), ui=free_port()),

@@ -18,10 +18,6 @@ from churn_assets_tests.team.conftest import small_data_ops
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 FAST = {"ops": small_data_ops()}
-# What these tests hold (the queue, a dead worker, `team down`) is the run worker's, whatever
-# runs the steps; in its process they skip a process start each (half the run's time here).
-# The steps' own processes are test_step_isolation's and test_faults'.
-FAST_IN_PROCESS = {**FAST, "execution": {"config": {"in_process": {}}}}
 WORKER_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 
@@ -60,8 +56,8 @@ def test_pipeline_runs_queue_one_after_another_and_a_dead_worker_fails_its_run(
     for name, value in team_stack.env().items():
         monkeypatch.setenv(name, value)
     env = team_stack.process_env()
-    first = runs.launch("churn_pipeline", env, run_config=FAST_IN_PROCESS)
-    second = runs.launch("churn_pipeline", env, run_config=FAST_IN_PROCESS)
+    first = runs.launch("churn_pipeline", env, run_config=FAST)
+    second = runs.launch("churn_pipeline", env, run_config=FAST)
     started = dg.DagsterRunStatus.STARTED
     with dg.DagsterInstance.get() as instance:
         assert instance.get_run_by_id(first).tags["churn/writes"] == "training-graph"
@@ -100,7 +96,7 @@ def test_team_down_fails_the_runs_it_interrupts(
     next `team up`, holding the churn/writes slot until run monitoring's 4 hours."""
     for name, value in team_stack.env().items():
         monkeypatch.setenv(name, value)
-    run_id = runs.launch("churn_pipeline", team_stack.process_env(), run_config=FAST_IN_PROCESS)
+    run_id = runs.launch("churn_pipeline", team_stack.process_env(), run_config=FAST)
     with dg.DagsterInstance.get() as instance:
         until(lambda: status(instance, run_id) == dg.DagsterRunStatus.STARTED, 240, "start")
     stopped = team_stack.down()
