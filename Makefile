@@ -20,6 +20,8 @@ PORT ?= 3001
 WORKERS ?= 1
 # pytest-xdist workers for `make test` (the team tests spend much of their time waiting on
 # servers and sensor ticks, so a second worker overlaps them with the rest of the suite).
+# --no-loadscope-reorder: groups start in the suite's order (longest first, conftest.py), not
+# by how many tests each holds, which would start the one-test closed loop last.
 TEST_WORKERS ?= auto
 
 .PHONY: help uv install demo status test lint format ui mlflow serve loop loop-ui bench clean clean-loop \
@@ -50,7 +52,7 @@ test: install  ## Install, then run lint, the definitions check and the whole te
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen dg check defs
-	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: install  ## ruff check + format check
 	$(UV) run --frozen ruff check .

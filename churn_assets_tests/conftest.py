@@ -114,14 +114,15 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> s
     return s3_server
 
 
-# The longest test files (measured in CI, minutes on two cores) start first, so that with
+# The longest test files (measured, minutes on two cores) start first, so that with
 # `pytest -n 2` (what `make test` runs) the closed loop is not the last thing left running.
+# xdist starts groups in this order only with --no-loadscope-reorder (the Makefile's).
 LONGEST_FIRST = (
-    "team/test_closed_loop.py",  # ~12
-    "team/test_run_queue.py",  # ~7
-    "team/test_faults.py",  # ~5
-    "team/test_step_isolation.py",  # ~4
-    "console/test_demo.py",  # ~2.5
+    "team/test_closed_loop.py",  # ~16
+    "team/test_run_queue.py",  # ~5, then the rest of the team_stack group:
+    "team/test_faults.py",  # ~13
+    "team/test_step_isolation.py",  # ~15
+    "console/test_demo.py",  # ~7
 )
 # Session fixtures that start something expensive: the tests sharing one run in one xdist
 # worker (``--dist loadgroup``), so it starts once, not once per worker.
