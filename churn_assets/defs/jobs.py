@@ -36,7 +36,7 @@ STEP_RETRIES = dg.RetryPolicy(
 
 
 def _executor() -> tuple[dg.ExecutorDefinition | None, dict]:
-    """The training graph's executor and its run config (two steps at a time on two cores)."""
+    """The jobs' executor and its run config (two steps at a time on two cores)."""
     chosen = os.environ.get(settings.EXECUTOR_ENV_VAR, "").lower()
     if chosen == "k8s":
         from dagster_k8s import k8s_job_executor
@@ -59,6 +59,11 @@ def _executor() -> tuple[dg.ExecutorDefinition | None, dict]:
 
 
 _EXECUTOR, _EXECUTION = _executor()
+# The jobs the platform launches itself run their steps the same way (a run's config may
+# still choose another executor): monitoring runs fork from the preloaded server too, or run
+# in process. Not the operator actions: a job's config dict is a default for its whole run
+# config, which theirs (approver, reason) cannot have.
+_STEPS = {"config": _EXECUTION, "executor_def": _EXECUTOR}
 
 churn_pipeline = dg.define_asset_job(
     "churn_pipeline",
@@ -73,8 +78,7 @@ churn_pipeline = dg.define_asset_job(
     - dg.AssetSelection.assets("champion_rollback", "candidate_approval")
     - dg.AssetSelection.groups("monitoring", "scoring", "edge"),
     description="Materialize every asset (and run every check) from the current data source.",
-    config=_EXECUTION,
-    executor_def=_EXECUTOR,
+    **_STEPS,
     # Run monitoring fails a run past this (the Helm chart has no instance-wide setting).
     tags={**TRAINING_GRAPH, "dagster/max_runtime": "14400"},
     op_retry_policy=STEP_RETRIES,
@@ -82,16 +86,19 @@ churn_pipeline = dg.define_asset_job(
 
 ingest_batch = dg.define_asset_job(
     "ingest_batch",
+    **_STEPS,
     selection=dg.AssetSelection.assets("landed_batch"),
     description="Validate one landed month (launched by landing_sensor, one run per file).",
 )
 champion_reevaluation = dg.define_asset_job(
     "champion_reevaluation",
+    **_STEPS,
     selection=dg.AssetSelection.assets("model_health"),
     description="Re-evaluate the champion on every labelled month (launched on one breach).",
 )
 drift_check = dg.define_asset_job(
     "drift_check",
+    **_STEPS,
     selection=dg.AssetSelection.assets("batch_scores", "drift_report"),
     description="Re-score a month with the current champion and re-run its drift report "
     "against that champion's reference (after a promotion or rollback both change).",
@@ -113,6 +120,7 @@ approve_candidate = dg.define_asset_job(
 )
 deploy_champion = dg.define_asset_job(
     "deploy_champion",
+    **_STEPS,
     selection=dg.AssetSelection.assets("churn_bento"),
     description="Build and publish the bento of the champion to be (a pending promotion or "
     "rollback, else the current champion), then move `champion` to it: what mends a "

@@ -83,9 +83,12 @@ def test_chosen_executor_follows_the_environment(churn_home: Path) -> None:
 def test_steps_fork_from_a_server_that_imported_the_libraries_and_started_no_thread() -> None:
     """A fork copies only the forking thread: a thread started by an import in the forkserver
     (a pool, a flusher) would be missing, holding its locks, in every step's process."""
-    from churn_assets.defs.jobs import churn_pipeline
+    from churn_assets.defs import jobs
 
-    config = churn_pipeline.config["execution"]["config"]["multiprocess"]
+    config = jobs.churn_pipeline.config["execution"]["config"]["multiprocess"]
+    # The monitoring and deployment runs the sensors launch start their steps the same way.
+    for job in (jobs.ingest_batch, jobs.drift_check, jobs.champion_reevaluation):
+        assert job.config == jobs.churn_pipeline.config, job.name
     (preload,) = config["start_method"]["forkserver"]["preload_modules"]
     probe = (
         f"import sys, threading; import {preload}; "
@@ -95,3 +98,12 @@ def test_steps_fork_from_a_server_that_imported_the_libraries_and_started_no_thr
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.split() == ["1", "True", "True"], done.stdout + done.stderr
+
+
+def test_every_job_has_a_run_config_schema_the_ui_can_show() -> None:
+    """A job's default config must leave room for its required op config (an operator
+    action's approver or reason): the code location would fail to load otherwise."""
+    from churn_assets.definitions import defs
+
+    for job in defs().resolve_all_job_defs():
+        assert job.run_config_schema.config_type is not None, job.name
