@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 EXECUTORS = {"multiprocess": "", "in_process": "in_process"}
 
 
@@ -45,16 +44,13 @@ def run_config() -> dict:
 
 
 def one_run(executor: str, data_uri: str) -> dict:
+    from churn_assets.scenario import loop_home
+
     home = Path(tempfile.mkdtemp(prefix=f"churn-bench-{executor}-"))
     try:
-        (home / "dagster").mkdir()
-        shutil.copy(REPO / "dagster.yaml", home / "dagster" / "dagster.yaml")
         env = {
             **os.environ,
-            "CHURN_HOME": str(home),
-            "DAGSTER_HOME": str(home / "dagster"),
-            "BENTOML_HOME": str(home / "bentoml"),
-            "BENTOML_DO_NOT_TRACK": "True",
+            **loop_home(home),  # its own instance (the repository's dagster.yaml) and stores
             "CHURN_DATA_URI": data_uri,
             "CHURN_EXECUTOR": EXECUTORS[executor],
             "OMP_NUM_THREADS": "1",
