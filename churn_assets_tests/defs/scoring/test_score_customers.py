@@ -1,7 +1,7 @@
 """The score_customers job on the session's served champion: a database table of customers
-without outcomes is scored in chunks into a database table and into Parquet, with the same
-scores as the champion's scorer on the whole table; broken rows are written aside with their
-row ids; a table without a required field fails naming it."""
+without outcomes is scored in chunks into a database table and into Parquet (there with the top
+reasons), with the same scores as the champion's scorer on the whole table; broken rows are
+written aside with their row ids; a table without a required field fails naming it."""
 
 from __future__ import annotations
 
@@ -102,12 +102,19 @@ def test_a_table_is_scored_in_chunks_into_a_table_and_into_parquet(
     got = scores.set_index("customerID").loc[valid["customerID"], "churn_probability"]
     assert got.to_numpy() == pytest.approx(expected, abs=1e-12)
 
-    # The same source into Parquet, one folder per run.
+    # The same source into Parquet, one folder per run, with each score's top two reasons.
     folder = tmp_path / "scores"
-    parquet = _score({"source_uri": source, "sink_uri": str(folder), "chunk_rows": 100})
+    parquet = _score(
+        {"source_uri": source, "sink_uri": str(folder), "chunk_rows": 100, "top_reasons": 2}
+    )
     assert parquet.success
     written = pd.read_parquet(folder)
     assert len(written) == 258 and set(written["run_id"].astype(str)) == {parquet.run_id}
+    same = written.set_index("customerID").loc[valid["customerID"], "churn_probability"]
+    assert same.to_numpy() == pytest.approx(expected, abs=1e-12)
+    reasons = written[["reason_1", "reason_2"]]
+    assert reasons.notna().all().all() and "reason_3" not in written
+    assert reasons["reason_1"].str.fullmatch(r"\w+=.+ \([+-]\d+\.\d\d\)").all()
 
 
 def test_a_table_without_a_required_field_fails_naming_it(

@@ -1,7 +1,7 @@
 """Score sinks are idempotent per run: a second attempt of a run replaces what the first
 wrote (a retried step never doubles a run's scores), other runs stay; a table that is not a
 scores table and a database sink without a table are refused by name. On SQLite and Postgres,
-and Parquet in a folder."""
+and Parquet in a folder and in a bucket (moto's S3)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,16 @@ from churn_assets.lib.scoring.sinks import RUN_COLUMN, SinkError, open_sink
 _databases = itertools.count()
 
 
-@pytest.fixture(params=["parquet", "sqlite", "postgres"])
+@pytest.fixture(params=["parquet", "bucket", "sqlite", "postgres"])
 def sink_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "parquet":
         return str(tmp_path / "scores")
+    if request.param == "bucket":
+        import boto3
+
+        endpoint = request.getfixturevalue("s3_env")
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="churn-scores")
+        return "s3://churn-scores/scores"
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'scores.db'}?table=churn_scores"
     url = request.getfixturevalue("pg").create_database(f"sinks_{next(_databases)}")
