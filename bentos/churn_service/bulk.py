@@ -27,6 +27,18 @@ CSV = "text/csv"
 JSON = "application/json"
 
 
+def _answer_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    return {
+        "customer_id": pa.string(),
+        "churn_probability": pa.float64(),
+        "churn": pa.bool_(),
+        "risk_tier": pa.string(),
+        "model_version": pa.string(),
+    }
+
+
 class BadBody(ValueError):
     """The body cannot be read in the format its Content-Type names."""
 
@@ -132,25 +144,9 @@ def answer(service: Any, batch: Any, n: int, media: str, contract: Any) -> tuple
             "rejected": [{"row": i, "reasons": r} for i, r in verdicts.items()],
         }
         return orjson.dumps(out), JSON
+    table = answer_table(scored, good, verdicts, n)
     import pyarrow as pa
 
-    rows: list[Any] = [None] * n
-    for i, s in zip(good, scored, strict=True):
-        rows[i] = s
-    table = pa.table(
-        {
-            "row": pa.array(range(n), pa.int64()),
-            "customer_id": pa.array([s and s.customer_id for s in rows], pa.string()),
-            "churn_probability": pa.array([s and s.probability for s in rows], pa.float64()),
-            "churn": pa.array([s and s.label for s in rows], pa.bool_()),
-            "risk_tier": pa.array([s and s.tier for s in rows], pa.string()),
-            "model_version": pa.array([s and s.slot.version for s in rows], pa.string()),
-            "errors": pa.array(
-                [json.dumps(verdicts[i]) if i in verdicts else None for i in range(n)],
-                pa.string(),
-            ),
-        }
-    )
     sink = pa.BufferOutputStream()
     if media == ARROW:
         with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -164,6 +160,41 @@ def answer(service: Any, batch: Any, n: int, media: str, contract: Any) -> tuple
 
         pcsv.write_csv(table, sink)
     return sink.getvalue().to_pybytes(), media
+
+
+def answer_table(scored: Any, good: list[int], verdicts: dict[int, list], n: int) -> Any:
+    """The columnar answer: one row per request row, in order; a rejected row's scores are
+    nulls and its ``errors`` the JSON list of its reasons."""
+    import numpy as np
+    import pyarrow as pa
+
+    def spread(values: Any, dtype: Any, fill: Any = None) -> Any:
+        """A good-rows column over all ``n`` rows, null where a row was rejected."""
+        if not verdicts:
+            return pa.array(values, dtype)
+        full = np.full(n, fill, dtype=object if fill is None else type(fill))
+        full[good] = values
+        return pa.array(full, dtype, mask=rejected)
+
+    rejected = np.zeros(n, dtype=bool)
+    rejected[list(verdicts)] = True
+    errors = np.full(n, None, dtype=object)
+    for i, reasons in verdicts.items():
+        errors[i] = json.dumps(reasons)
+    if not good:  # every row rejected
+        nulls = {k: pa.nulls(n, t) for k, t in _answer_types().items()}
+        return pa.table({"row": pa.array(np.arange(n)), **nulls, "errors": pa.array(errors)})
+    return pa.table(
+        {
+            "row": pa.array(np.arange(n, dtype=np.int64)),
+            "customer_id": spread(np.array(scored.customer_ids, dtype=object), pa.string()),
+            "churn_probability": spread(scored.probability, pa.float64(), np.nan),
+            "churn": spread(scored.label, pa.bool_(), False),
+            "risk_tier": spread(scored.tier, pa.string()),
+            "model_version": spread(scored.versions(), pa.string()),
+            "errors": pa.array(errors, pa.string()),
+        }
+    )
 
 
 def _prediction(s: Any, model_name: str, request_id: str) -> dict[str, Any]:

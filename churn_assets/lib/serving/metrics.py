@@ -6,11 +6,12 @@ which models are loaded, and the prediction log's health (failures by stage; a g
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from churn_assets.lib.serving.bundle import ServingMeta
-from churn_assets.lib.serving.predictor import Scored
+from churn_assets.lib.serving.scored import ScoredBatch
 
 
 class ServiceMetrics:
@@ -70,38 +71,36 @@ class ServiceMetrics:
         if stage == "write":
             self.log_ok.set(0)
 
-    def record(self, scored: list[Scored]) -> None:
+    def record(self, scored: ScoredBatch) -> None:
         """Count one request's scored rows."""
-        # Per request, not per row: a labelled child lookup costs more than the increment
-        # (~8 ms per 1,000 rows otherwise).
-        labels: Counter[tuple[str, str]] = Counter()
-        shadowed = disagreed = 0
-        scores: dict[str, list[float]] = {}
-        for row in scored:
-            version = row.slot.version
-            labels["churn" if row.label else "stay", version] += 1
-            scores.setdefault(version, []).append(row.probability)
-            if row.shadow_label is not None:
-                shadowed += 1
-                disagreed += row.shadow_label != row.label
-        for version, values in scores.items():
-            observe_all(self.score.labels(version), values)
-        for (label, version), count in labels.items():
-            self.predictions.labels(label, version).inc(count)
-        if shadowed:
-            self.shadow.labels(self.shadow_version).inc(shadowed)
+        # Per request and per column, not per row: a labelled child lookup costs more than
+        # the increment (~8 ms per 1,000 rows otherwise).
+        for version, rows in scored.per_version():
+            scores = scored.probability[rows]
+            if not len(scores):
+                continue
+            churned = int(np.count_nonzero(scored.label[rows]))
+            observe_all(self.score.labels(version), scores)
+            if churned:
+                self.predictions.labels("churn", version).inc(churned)
+            if churned < len(scores):
+                self.predictions.labels("stay", version).inc(len(scores) - churned)
+        if scored.shadow_label is not None and len(scored):
+            self.shadow.labels(self.shadow_version).inc(len(scored))
+            disagreed = int(np.count_nonzero(scored.shadow_label != scored.label))
             if disagreed:
                 self.disagree.labels(self.shadow_version).inc(disagreed)
 
 
-def observe_all(histogram: Any, values: list[float]) -> None:
-    """``histogram.observe(v)`` for every value, as one increment per bucket: 10,000 scores
-    of a ``/bulk/predict`` request cost ~20 ms observed one by one, ~1 ms here."""
+def observe_all(histogram: Any, values: Any) -> None:
+    """``histogram.observe(v)`` for every value (a sequence or an array of floats), as one
+    increment per bucket: 10,000 scores of a ``/bulk/predict`` request cost ~20 ms observed
+    one by one, ~1 ms here."""
+    values = np.asarray(values, dtype=np.float64)
     if len(values) < 64:
-        for value in values:
+        for value in values.tolist():
             histogram.observe(value)
         return
-    import numpy as np
 
     # prometheus_client has no bulk observe: its child's buckets and sum (private
     # attributes, stable since 0.4) are incremented as observe() does, bucket = the first
@@ -111,4 +110,4 @@ def observe_all(histogram: Any, values: list[float]) -> None:
     for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
         if count:
             bucket.inc(count)
-    histogram._sum.inc(math.fsum(values))
+    histogram._sum.inc(math.fsum(values.tolist()))

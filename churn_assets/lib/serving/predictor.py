@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,8 @@ from churn_assets.lib.serving.bundle import (
     load_model,
     read_meta,
 )
-from churn_assets.lib.serving.risk_tiers import RiskTier, risk_tier, risk_tiers
+from churn_assets.lib.serving.risk_tiers import risk_tier_codes
+from churn_assets.lib.serving.scored import TIERS, Scored, ScoredBatch
 
 if TYPE_CHECKING:
     from churn_assets.lib.privacy import PrivacyPolicy
@@ -47,19 +48,6 @@ def in_sample(key: str, share: float) -> bool:
 
     digest = hashlib.blake2b(key.encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") / 0xFFFFFFFF < share
-
-
-@dataclass(slots=True)
-class Scored:
-    """One scored row: what the client gets, plus the shadow's score for the log."""
-
-    customer_id: str | None
-    probability: float
-    label: bool
-    tier: RiskTier
-    slot: ModelSlot
-    shadow_probability: float | None = None
-    shadow_label: bool | None = None
 
 
 class Predictor:
@@ -111,7 +99,7 @@ class Predictor:
 
                 self._pseudonyms = Pseudonyms()
 
-    def score(self, records: list[dict[str, Any]], request_id: str) -> list[Scored]:
+    def score(self, records: list[dict[str, Any]], request_id: str) -> ScoredBatch:
         """Score records of raw fields; the A/B split is by customer id (else row)."""
         p = self.champion.predict_proba(records)
         shadow_p = self.shadow.predict_proba(records) if self._shadow_runs(request_id) else None
@@ -119,7 +107,7 @@ class Predictor:
 
     def score_columns(
         self, columns: dict[str, Any], ids: list[Any], request_id: str
-    ) -> list[Scored]:
+    ) -> ScoredBatch:
         """:meth:`score` for a batch already in columns (NumPy arrays of raw fields, nulls
         as NaN / None: :meth:`CompiledScorer.score_columns`'s input), as ``/bulk/predict``
         has it: no record is built to be taken apart again."""
@@ -134,47 +122,49 @@ class Predictor:
             self.ab_share > 0 or in_sample(request_id, self.shadow_share)
         )
 
-    def _route(self, ids: list[Any], p: Any, shadow_p: Any | None, request_id: str) -> list[Scored]:
-        """Which model answers each row (the A/B split), its label and tier."""
-        champion_slot, shadow_slot = self.meta.champion, self.meta.shadow
+    def _route(
+        self, ids: list[Any], p: np.ndarray, shadow_p: np.ndarray | None, request_id: str
+    ) -> ScoredBatch:
+        """Which model answers each row (the A/B split), its label and tier, as columns."""
+        champion, shadow = self.meta.champion, self.meta.shadow
         medium = self.meta.medium_threshold
-        p = p.tolist()  # Python floats once, not one NumPy scalar per row
+        p = np.asarray(p, dtype=np.float64)
         if shadow_p is None:  # the champion answers every row: no split to decide
-            threshold = champion_slot.threshold
-            return [
-                Scored(customer, prob, prob >= threshold, tier, champion_slot)
-                for customer, prob, tier in zip(
-                    ids, p, risk_tiers(np.asarray(p), threshold, medium).tolist(), strict=True
-                )
-            ]
-        shadow_p = shadow_p.tolist()
-        out = []
-        for i, customer in enumerate(ids):
-            slot, prob = champion_slot, p[i]
-            other: float | None = None
-            if shadow_p is not None:
-                other = shadow_p[i]
-                if self.ab_share > 0 and in_sample(customer or f"{request_id}-{i}", self.ab_share):
-                    slot, prob, other = shadow_slot, other, prob
-            label = prob >= slot.threshold
-            other_slot = shadow_slot if slot is champion_slot else champion_slot
-            out.append(
-                Scored(
-                    customer_id=customer,
-                    probability=prob,
-                    label=label,
-                    tier=risk_tier(prob, slot.threshold, medium),
-                    slot=slot,
-                    shadow_probability=other,
-                    shadow_label=None if other is None else other >= other_slot.threshold,
-                )
+            codes = risk_tier_codes(p, champion.threshold, medium)
+            return ScoredBatch(ids, p, p >= champion.threshold, TIERS[codes], champion, shadow)
+        assert shadow is not None  # a shadow score needs the shadow slot (checked in __init__)
+        shadow_p = np.asarray(shadow_p, dtype=np.float64)
+        if self.ab_share > 0:
+            share = self.ab_share
+            by_shadow = np.fromiter(
+                (in_sample(c or f"{request_id}-{i}", share) for i, c in enumerate(ids)),
+                dtype=bool,
+                count=len(ids),
             )
-        return out
+            prob = np.where(by_shadow, shadow_p, p)
+            other = np.where(by_shadow, p, shadow_p)
+            threshold = np.where(by_shadow, shadow.threshold, champion.threshold)
+            other_threshold = np.where(by_shadow, champion.threshold, shadow.threshold)
+        else:
+            by_shadow, prob, other = None, p, shadow_p
+            threshold, other_threshold = champion.threshold, shadow.threshold
+        codes = risk_tier_codes(prob, threshold, medium)
+        return ScoredBatch(
+            ids,
+            prob,
+            prob >= threshold,
+            TIERS[codes],
+            champion,
+            shadow,
+            by_shadow=by_shadow,
+            shadow_probability=other,
+            shadow_label=other >= other_threshold,
+        )
 
     def log_entries(
         self,
         records: list[dict[str, Any]],
-        scored: list[Scored],
+        scored: Sequence[Scored],
         request_id: str,
     ) -> list[dict[str, Any]]:
         """Prediction-log lines (see
@@ -201,7 +191,7 @@ class Predictor:
         return self._entries(records, scored, request_id)
 
     def log_entries_from_columns(
-        self, columns: dict[str, list[Any]], scored: list[Scored], request_id: str
+        self, columns: dict[str, list[Any]], scored: Sequence[Scored], request_id: str
     ) -> list[dict[str, Any]]:
         """:meth:`log_entries` of a batch in columns (field -> Python values or an Arrow
         array, in the contract's order): the privacy rule edits whole columns, then each
@@ -223,7 +213,7 @@ class Predictor:
         return self._entries(records, scored, request_id)
 
     def log_table_from_columns(
-        self, columns: dict[str, Any], scored: list[Scored], request_id: str
+        self, columns: dict[str, Any], scored: Sequence[Scored], request_id: str
     ) -> Any:
         """:meth:`log_entries` of a batch of Arrow columns (field -> array, as sent) as one
         Arrow table for :meth:`PredictionLog.write_table`: a line's fields as columns, then
@@ -231,24 +221,21 @@ class Predictor:
         hashed once each). ``columns`` is not changed."""
         import pyarrow as pa
 
+        if not isinstance(scored, ScoredBatch):
+            raise TypeError("log_table_from_columns takes the ScoredBatch of score_columns")
         n = len(scored)
         out: dict[str, Any] = {
             "time": pa.repeat(pa.scalar(now_iso()), n),
             "request_id": pa.repeat(pa.scalar(request_id), n),
-            "model_version": pa.array([row.slot.version for row in scored], pa.string()),
-            "score": pa.array([row.probability for row in scored], pa.float64()),
-            "label": pa.array([bool(row.label) for row in scored], pa.bool_()),
-            "risk_tier": pa.array([row.tier for row in scored], pa.string()),
+            "model_version": pa.array(scored.versions(), pa.string()),
+            "score": pa.array(scored.probability, pa.float64()),
+            "label": pa.array(scored.label, pa.bool_()),
+            "risk_tier": pa.array(scored.tier, pa.string()),
         }
-        if any(row.shadow_probability is not None for row in scored):
-            out["shadow_version"] = pa.array(
-                [
-                    None if row.shadow_probability is None else self._other(row.slot).version
-                    for row in scored
-                ],
-                pa.string(),
-            )
-            out["shadow_score"] = pa.array([r.shadow_probability for r in scored], pa.float64())
+        other = scored.other_versions()
+        if other is not None:
+            out["shadow_version"] = pa.array(other, pa.string())
+            out["shadow_score"] = pa.array(scored.shadow_probability, pa.float64())
         rules = dict(self._log_rules)
         hash_value = self._hasher()
         for column, values in columns.items():
@@ -272,7 +259,7 @@ class Predictor:
         return lambda value: memo.get(value) or pseudonyms(value)
 
     def _entries(
-        self, records: list[dict[str, Any]], scored: list[Scored], request_id: str
+        self, records: list[dict[str, Any]], scored: Sequence[Scored], request_id: str
     ) -> list[dict[str, Any]]:
         stamp = now_iso()
         entries = []
