@@ -189,7 +189,9 @@ class SqlSource:
             ) from exc
 
     def chunks(self) -> Iterator[pd.DataFrame]:
-        """The rows, ``chunk_rows`` at a time, as the database typed them."""
+        """The rows, ``chunk_rows`` at a time, as the database typed them, under plain ``str``
+        column names (a reflected table names its columns with SQLAlchemy's ``quoted_name``, a
+        ``str`` subclass that sklearn refuses beside ``str`` names)."""
         import pandas as pd
         from sqlalchemy.exc import DBAPIError
 
@@ -198,7 +200,11 @@ class SqlSource:
             with self._connect(engine) as connection:
                 statement = self._statement(engine)
                 try:
-                    yield from pd.read_sql_query(statement, connection, chunksize=self.chunk_rows)
+                    for chunk in pd.read_sql_query(
+                        statement, connection, chunksize=self.chunk_rows
+                    ):
+                        chunk.columns = [str(c) for c in chunk.columns]
+                        yield chunk
                 except DBAPIError as exc:
                     raise SourceError(
                         f"{self.description}: the read failed: {first_line(exc)}"
